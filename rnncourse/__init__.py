@@ -48,7 +48,7 @@ _EXPORTS: dict[str, str] = {
     "temperature_softmax": "sampling", "top_k_filter": "sampling", "top_p_filter": "sampling",
     "greedy_decode": "sampling", "sample_sequence": "sampling", "beam_search": "sampling",
     # data, training, generation
-    "CharVocab": "data", "load_corpus": "data", "TrainConfig": "train", "train": "train",
+    "CharVocab": "data", "load_corpus": "data", "TrainConfig": "train",
     "load_pretrained": "pretrained",
 }
 
