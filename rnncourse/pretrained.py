@@ -41,3 +41,35 @@ def load_pretrained(device: str = "cpu") -> tuple[CharRNNLM, CharVocab]:
         )
     model, vocab, _, _ = load_checkpoint(path, device=device)
     return model, vocab
+
+
+def write_model_card(checkpoint: str | Path, card: str | Path, command: str) -> dict:
+    """Summarise a checkpoint's training run as JSON at ``card`` and return the summary."""
+    import math
+    import platform
+
+    import torch
+
+    from rnncourse.train import load_checkpoint
+
+    model, vocab, config, history = load_checkpoint(checkpoint)
+    val = float(history.get("best_val_loss", min(history["val_loss"])))
+    summary = {
+        "description": "character-level LSTM language model trained on tiny Shakespeare "
+                       "(first 90 % of the characters; validation on the last 10 %)",
+        "command": command,
+        "val_loss": val,
+        "bits_per_char": val / math.log(2.0),
+        "perplexity": math.exp(val),
+        "steps": int(history.get("steps", history["step"][-1])),
+        "train_seconds": round(float(history.get("seconds", history["elapsed_s"][-1])), 1),
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "vocab_size": len(vocab),
+        "hparams": model.hparams(),
+        "config": history.get("config", {}),
+        "val_curve": [[int(s), round(float(v), 4)] for s, v in zip(history["val_step"], history["val_loss"])],
+        "torch": torch.__version__,
+        "machine": f"{platform.machine()} CPU, {config.num_threads or torch.get_num_threads()} torch threads",
+    }
+    Path(card).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    return summary

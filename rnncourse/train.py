@@ -162,6 +162,7 @@ def train(
         history["elapsed_s"].append(elapsed)
         if val < best_loss:
             best_loss, best_state = val, copy.deepcopy(model.state_dict())
+            history.update(best_val_loss=val, steps=step, seconds=elapsed)
             if checkpoint is not None:
                 save_checkpoint(checkpoint, model, vocab, config, history)
         if config.sample_every and step % config.sample_every == 0:
