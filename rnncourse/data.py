@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from importlib import resources
+from pathlib import Path
 from typing import Iterator, Sequence
 
 import torch
@@ -31,7 +31,7 @@ def load_corpus(verify: bool = True) -> str:
         verify: check the file's SHA-256 against :data:`CORPUS_SHA256` and raise
             ``RuntimeError`` on a mismatch (a corrupted or edited copy).
     """
-    data = resources.files("rnncourse").joinpath("data", CORPUS_FILE).read_bytes()
+    data = (Path(__file__).parent / "data" / CORPUS_FILE).read_bytes()
     if verify:
         digest = hashlib.sha256(data).hexdigest()
         if digest != CORPUS_SHA256:

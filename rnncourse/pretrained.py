@@ -8,7 +8,6 @@ command reproduces it.
 from __future__ import annotations
 
 import json
-from importlib import resources
 from pathlib import Path
 
 from rnncourse.data import CharVocab
@@ -20,12 +19,12 @@ CARD_FILE = "char_lstm.json"
 
 def pretrained_path() -> Path:
     """Where the shipped checkpoint lives inside the installed package."""
-    return Path(str(resources.files("rnncourse").joinpath("models", MODEL_FILE)))
+    return Path(__file__).parent / "models" / MODEL_FILE
 
 
 def model_card() -> dict:
     """How the shipped model was trained: command, configuration, validation loss, time."""
-    path = Path(str(resources.files("rnncourse").joinpath("models", CARD_FILE)))
+    path = Path(__file__).parent / "models" / CARD_FILE
     return json.loads(path.read_text(encoding="utf-8"))
 
 

@@ -1,0 +1,58 @@
+"""Time forward + backward of rnncourse's from-scratch LSTM/GRU against torch.nn.LSTM/GRU.
+
+    python benchmarks/cells.py            # CPU, a few sizes
+    python benchmarks/cells.py --quick    # one small size
+    python benchmarks/cells.py --device cuda
+
+Prints milliseconds per forward+backward pass and the ratio ours / torch
+(target on CPU: <= 2x). Both sides run the same shapes with the same weights.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+from rnncourse.layers import GRU, LSTM
+
+
+def time_it(fn, device: torch.device, repeats: int) -> float:
+    fn()  # warm-up
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(repeats):
+        fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return (time.perf_counter() - start) / repeats * 1000.0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--quick", action="store_true", help="one small size only")
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args(argv)
+    device = torch.device(args.device)
+    sizes = [(50, 16, 64)] if args.quick else [(100, 32, 64), (100, 32, 128), (100, 32, 256)]
+    print(f"device {device}, {torch.get_num_threads()} threads; T, B, D=H; ms per forward+backward")
+    print(f"{'cell':<5} {'T':>4} {'B':>4} {'H':>4} {'torch':>9} {'ours':>9} {'ratio':>6}")
+    for name, ours_cls, torch_cls in [("LSTM", LSTM, torch.nn.LSTM), ("GRU", GRU, torch.nn.GRU)]:
+        for T, B, H in sizes:
+            ref = torch_cls(H, H).to(device)
+            ours = ours_cls.from_torch(ref)
+            x = torch.randn(T, B, H, device=device)
+
+            def step(module):
+                return lambda: module(x)[0].sum().backward()
+
+            t_ref = time_it(step(ref), device, args.repeats)
+            t_ours = time_it(step(ours), device, args.repeats)
+            print(f"{name:<5} {T:>4} {B:>4} {H:>4} {t_ref:>9.2f} {t_ours:>9.2f} {t_ours / t_ref:>5.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,140 @@
+"""The LSTM cell and layer in torch, in exactly ``torch.nn.LSTMCell``'s formulation.
+
+Dimensions: ``T`` steps, ``B`` batch, ``D`` input size, ``H`` hidden size.
+With σ the logistic sigmoid and ⊙ the element-wise product:
+
+    i_t = σ(W_ii x_t + b_ii + W_hi h_{t-1} + b_hi)        input gate
+    f_t = σ(W_if x_t + b_if + W_hf h_{t-1} + b_hf)        forget gate
+    g_t = tanh(W_ig x_t + b_ig + W_hg h_{t-1} + b_hg)     candidate cell
+    o_t = σ(W_io x_t + b_io + W_ho h_{t-1} + b_ho)        output gate
+    c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t
+    h_t = o_t ⊙ tanh(c_t)
+
+Layout (torch's): ``W_ih (4H, D)`` stacks ``W_ii, W_if, W_ig, W_io`` in the
+gate order **i, f, g, o**; ``W_hh (4H, H)`` likewise; two biases ``b_ih, b_hh (4H,)``.
+Every function works for float32 and float64 on the inputs' device and never
+modifies its inputs.
+"""
+from __future__ import annotations
+
+import torch
+
+from rnncourse._torchchecks import check_tensor
+
+LSTMState = tuple[torch.Tensor, torch.Tensor]
+
+
+def _check_lstm(x_dim: int, H: int, W_ih: torch.Tensor, W_hh: torch.Tensor, *biases: tuple[str, torch.Tensor]) -> None:
+    check_tensor("W_ih", W_ih, (4 * H, x_dim))
+    check_tensor("W_hh", W_hh, (4 * H, H))
+    for name, b in biases:
+        check_tensor(name, b, (4 * H,))
+
+
+def _lstm_gates(gates: torch.Tensor, c_prev: torch.Tensor) -> LSTMState:
+    """Apply the nonlinearities to pre-activations ``gates (B, 4H)`` (order i, f, g, o)."""
+    i, f, g, o = gates.chunk(4, dim=-1)  # each (B, H)
+    c = torch.sigmoid(f) * c_prev + torch.sigmoid(i) * torch.tanh(g)  # (B, H)
+    h = torch.sigmoid(o) * torch.tanh(c)  # (B, H)
+    return h, c
+
+
+def lstm_step(x_t: torch.Tensor, h_prev: torch.Tensor, c_prev: torch.Tensor, W_ih: torch.Tensor,
+              W_hh: torch.Tensor, b_ih: torch.Tensor, b_hh: torch.Tensor) -> LSTMState:
+    """One LSTM step, identical to ``torch.nn.LSTMCell``.
+
+    Args:
+        x_t: ``(B, D)``; h_prev, c_prev: ``(B, H)``.
+        W_ih: ``(4H, D)``; W_hh: ``(4H, H)``; b_ih, b_hh: ``(4H,)`` (gate order i, f, g, o).
+
+    Returns:
+        ``(h_t, c_t)``, each ``(B, H)``.
+    """
+    check_tensor("x_t", x_t, (None, None))
+    check_tensor("h_prev", h_prev, (x_t.shape[0], None))
+    check_tensor("c_prev", c_prev, tuple(h_prev.shape))
+    _check_lstm(x_t.shape[1], h_prev.shape[1], W_ih, W_hh, ("b_ih", b_ih), ("b_hh", b_hh))
+    gates = x_t @ W_ih.T + b_ih + h_prev @ W_hh.T + b_hh  # (B, 4H)
+    return _lstm_gates(gates, c_prev)
+
+
+def lstm_forward(x: torch.Tensor, h0: torch.Tensor, c0: torch.Tensor, W_ih: torch.Tensor,
+                 W_hh: torch.Tensor, b_ih: torch.Tensor, b_hh: torch.Tensor) -> tuple[torch.Tensor, LSTMState]:
+    """A one-layer LSTM over a sequence, identical to ``torch.nn.LSTM`` (``batch_first=False``).
+
+    Args:
+        x: ``(T, B, D)``; h0, c0: ``(B, H)``; weights as in :func:`lstm_step`.
+
+    Returns:
+        ``(hs, (h_T, c_T))`` with ``hs (T, B, H)`` the state after every step.
+    """
+    check_tensor("x", x, (None, None, None))
+    check_tensor("h0", h0, (x.shape[1], None))
+    check_tensor("c0", c0, tuple(h0.shape))
+    _check_lstm(x.shape[2], h0.shape[1], W_ih, W_hh, ("b_ih", b_ih), ("b_hh", b_hh))
+    xw = x @ W_ih.T + (b_ih + b_hh)  # (T, B, 4H): input projection hoisted out of the loop
+    W_hh_T = W_hh.T  # (H, 4H)
+    h, c, hs = h0, c0, []
+    for t in range(x.shape[0]):
+        h, c = _lstm_gates(torch.addmm(xw[t], h, W_hh_T), c)  # (B, H)
+        hs.append(h)
+    return torch.stack(hs), (h, c)  # (T, B, H)
+
+
+def peephole_lstm_step(x_t: torch.Tensor, h_prev: torch.Tensor, c_prev: torch.Tensor, W_ih: torch.Tensor,
+                       W_hh: torch.Tensor, b: torch.Tensor, p_i: torch.Tensor, p_f: torch.Tensor,
+                       p_o: torch.Tensor) -> LSTMState:
+    """One step of an LSTM with diagonal peephole connections (Gers & Schmidhuber, 2000).
+
+    The gates also see the previous cell state through diagonal weights
+    ``p_i, p_f, p_o (H,)``:
+
+        i_t = σ(W_ii x_t + W_hi h_{t-1} + p_i ⊙ c_{t-1} + b_i)
+        f_t = σ(W_if x_t + W_hf h_{t-1} + p_f ⊙ c_{t-1} + b_f)
+        g_t = tanh(W_ig x_t + W_hg h_{t-1} + b_g)
+        o_t = σ(W_io x_t + W_ho h_{t-1} + p_o ⊙ c_{t-1} + b_o)
+        c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t,   h_t = o_t ⊙ tanh(c_t)
+
+    Args:
+        x_t: ``(B, D)``; h_prev, c_prev: ``(B, H)``; W_ih: ``(4H, D)``; W_hh: ``(4H, H)``;
+        b: ``(4H,)`` a single bias; p_i, p_f, p_o: ``(H,)``.
+
+    Returns:
+        ``(h_t, c_t)``, each ``(B, H)``.
+    """
+    check_tensor("x_t", x_t, (None, None))
+    check_tensor("h_prev", h_prev, (x_t.shape[0], None))
+    H = h_prev.shape[1]
+    check_tensor("c_prev", c_prev, tuple(h_prev.shape))
+    _check_lstm(x_t.shape[1], H, W_ih, W_hh, ("b", b))
+    for name, p in (("p_i", p_i), ("p_f", p_f), ("p_o", p_o)):
+        check_tensor(name, p, (H,))
+    gi, gf, gg, go = (x_t @ W_ih.T + h_prev @ W_hh.T + b).chunk(4, dim=-1)  # each (B, H)
+    i = torch.sigmoid(gi + p_i * c_prev)
+    f = torch.sigmoid(gf + p_f * c_prev)
+    o = torch.sigmoid(go + p_o * c_prev)
+    c = f * c_prev + i * torch.tanh(gg)
+    return o * torch.tanh(c), c
+
+
+def init_forget_bias(b_ih: torch.Tensor, b_hh: torch.Tensor, value: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """New bias tensors whose forget-gate slices ``[H:2H]`` sum to ``value``.
+
+    The whole ``value`` goes into ``b_ih``'s slice and ``b_hh``'s slice becomes
+    zero; every other entry is copied unchanged. A forget bias around 1 keeps
+    ``f_t ≈ σ(1) ≈ 0.73`` at the start of training, so the cell remembers by
+    default (Gers et al., 2000; Jozefowicz et al., 2015).
+
+    Args:
+        b_ih, b_hh: ``(4H,)`` biases in the order i, f, g, o.
+        value: the forget-gate bias.
+    """
+    check_tensor("b_ih", b_ih, (None,))
+    if b_ih.shape[0] % 4:
+        raise ValueError(f"b_ih must have length 4H, got {tuple(b_ih.shape)}")
+    check_tensor("b_hh", b_hh, tuple(b_ih.shape))
+    H = b_ih.shape[0] // 4
+    new_ih, new_hh = b_ih.detach().clone(), b_hh.detach().clone()
+    new_ih[H:2 * H] = value
+    new_hh[H:2 * H] = 0.0
+    return new_ih, new_hh

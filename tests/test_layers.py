@@ -1,0 +1,61 @@
+"""From-scratch RNN/LSTM/GRU layers reproduce torch.nn's outputs and gradients via from_torch."""
+import pytest
+import torch
+
+from rnncourse.layers import GRU, LSTM, RNN
+
+PAIRS = [(RNN, torch.nn.RNN), (LSTM, torch.nn.LSTM), (GRU, torch.nn.GRU)]
+
+
+@pytest.mark.parametrize("ours_cls,torch_cls", PAIRS)
+@pytest.mark.parametrize("num_layers,batch_first,bias", [(1, False, True), (3, True, True), (2, False, False)])
+def test_from_torch_reproduces_outputs_and_gradients(ours_cls, torch_cls, num_layers, batch_first, bias):
+    torch.manual_seed(0)
+    ref = torch_cls(3, 5, num_layers=num_layers, batch_first=batch_first, bias=bias).double()
+    ours = ours_cls.from_torch(ref)
+    assert [n for n, _ in ours.named_parameters()] == [n for n, _ in ref.named_parameters()]
+    x = torch.randn(2, 6, 3, dtype=torch.float64) if batch_first else torch.randn(6, 2, 3, dtype=torch.float64)
+    if torch_cls is torch.nn.LSTM:
+        state = (torch.randn(num_layers, 2, 5).double(), torch.randn(num_layers, 2, 5).double())
+    else:
+        state = torch.randn(num_layers, 2, 5).double()
+    out_r, st_r = ref(x, state)
+    out_o, st_o = ours(x, state)
+    torch.testing.assert_close(out_o, out_r)
+    torch.testing.assert_close(st_o, st_r)
+    loss_r = out_r.square().sum()
+    loss_o = out_o.square().sum()
+    for (name, p_r), p_o in zip(ref.named_parameters(), ours.parameters()):
+        g_r, = torch.autograd.grad(loss_r, p_r, retain_graph=True)
+        g_o, = torch.autograd.grad(loss_o, p_o, retain_graph=True)
+        torch.testing.assert_close(g_o, g_r, msg=name)
+
+
+@pytest.mark.parametrize("ours_cls,torch_cls", PAIRS)
+def test_default_state_and_float32(ours_cls, torch_cls):
+    ref = torch_cls(4, 3)
+    ours = ours_cls.from_torch(ref)
+    x = torch.randn(5, 2, 4)
+    torch.testing.assert_close(ours(x)[0], ref(x)[0], atol=1e-5, rtol=1e-5)
+
+
+def test_errors():
+    with pytest.raises(TypeError, match="module must be a torch.nn.LSTM"):
+        LSTM.from_torch(torch.nn.GRU(2, 2))
+    with pytest.raises(ValueError, match="unidirectional"):
+        GRU.from_torch(torch.nn.GRU(2, 2, bidirectional=True))
+    with pytest.raises(ValueError, match=r"x must have shape \(T, B, D\) with D=4"):
+        RNN(4, 3)(torch.zeros(5, 2, 3))
+    with pytest.raises(ValueError, match=r"h0 must have shape \(1, 2, 3\)"):
+        GRU(4, 3)(torch.zeros(5, 2, 4), torch.zeros(2, 3))
+
+
+def test_dropout_between_layers_only_in_training():
+    torch.manual_seed(0)
+    m = LSTM(3, 8, num_layers=2, dropout=0.5)
+    x = torch.randn(4, 2, 3)
+    m.eval()
+    a, b = m(x)[0], m(x)[0]
+    assert torch.equal(a, b)
+    m.train()
+    assert not torch.equal(m(x)[0], m(x)[0])
