@@ -1,0 +1,120 @@
+"""The hidden-check library: functions that hidden test cells call on a student's code.
+
+Each ``check_<name>(fn)`` runs the student's function on inputs the notebook
+never shows (several shapes, batch sizes, dtypes and edge cases), compares the
+results with the :mod:`rnncourse` reference, and raises :class:`CheckFailure`
+with a message that says which output is wrong, in which case, by how much,
+and — where the wrong value matches a typical mistake — which mistake it looks
+like. Messages never contain the inputs' generating code.
+
+The references and the numerical helpers are captured when this package is
+imported, so a notebook that later re-binds ``numpy.allclose`` or
+``torch.allclose`` (or anything else on those modules) cannot change a verdict.
+"""
+from __future__ import annotations
+
+import copy as _copy
+from typing import Any, Callable, Mapping
+
+import numpy as _np_module
+import torch as _torch_module
+
+
+class CheckFailure(AssertionError):
+    """A hidden check found a problem; the message is meant for the student."""
+
+
+# Trusted copies of everything the checks compute with.
+_asarray = _np_module.asarray
+_abs = _np_module.abs
+_max = _np_module.max
+_isfinite = _np_module.isfinite
+_array_equal = _np_module.array_equal
+_float64 = _np_module.float64
+_ndarray = _np_module.ndarray
+_Tensor = _torch_module.Tensor
+_deepcopy = _copy.deepcopy
+
+
+def to_numpy(value: Any) -> _np_module.ndarray:
+    """A float64 numpy copy of an array, tensor or number (for comparisons)."""
+    if isinstance(value, _Tensor):
+        return value.detach().cpu().double().numpy()
+    return _asarray(value, dtype=_float64)
+
+
+def max_diff(a: Any, b: Any) -> float:
+    """Largest absolute difference between two arrays of the same shape (inf where NaN appears)."""
+    a, b = to_numpy(a), to_numpy(b)
+    if a.size == 0:
+        return 0.0
+    d = _abs(a - b)
+    if not _isfinite(d).all():
+        return float("inf")
+    return float(_max(d))
+
+
+def shape_of(value: Any) -> tuple | None:
+    shape = getattr(value, "shape", None)
+    return tuple(shape) if shape is not None else None
+
+
+def call(fn: Callable, name: str, case: str, *args: Any, **kwargs: Any) -> Any:
+    """Call the student's ``fn``; an exception becomes a CheckFailure that names the case."""
+    try:
+        return fn(*args, **kwargs)
+    except NotImplementedError:
+        raise CheckFailure(f"{name} is not implemented yet (it raised NotImplementedError)") from None
+    except CheckFailure:
+        raise
+    except Exception as err:  # noqa: BLE001 - any student error becomes a readable failure
+        raise CheckFailure(f"{name} raised {type(err).__name__}: {err} ({case})") from None
+
+
+def expect_shape(what: str, got: Any, shape: tuple, case: str) -> None:
+    if shape_of(got) is None:
+        raise CheckFailure(f"{what} should be an array/tensor of shape {shape}, got {type(got).__name__} ({case})")
+    if shape_of(got) != tuple(shape):
+        raise CheckFailure(f"{what} has shape {shape_of(got)}, expected {tuple(shape)} ({case})")
+
+
+def expect_close(what: str, got: Any, expected: Any, case: str, atol: float = 1e-8,
+                 mistakes: Mapping[str, Any] | None = None) -> None:
+    """Compare values; on a mismatch, say by how much and which known mistake it matches."""
+    expect_shape(what, got, shape_of(expected) if shape_of(expected) is not None else (), case)
+    diff = max_diff(got, expected)
+    if diff <= atol:
+        return
+    hint = ""
+    for message, wrong in (mistakes or {}).items():
+        try:
+            if shape_of(wrong) == shape_of(got) and max_diff(got, wrong) <= max(atol, 1e-6):
+                hint = f" It looks like {message}."
+                break
+        except Exception:  # noqa: BLE001 - a diagnosis that cannot be computed is skipped
+            continue
+    if diff == float("inf"):
+        raise CheckFailure(f"{what} contains NaN or inf ({case}).{hint}")
+    raise CheckFailure(f"{what} differs from the expected value by up to {diff:.3g} "
+                       f"(tolerance {atol:g}) ({case}).{hint}")
+
+
+def expect_dtype(what: str, got: Any, dtype: Any, case: str) -> None:
+    got_dtype = getattr(got, "dtype", None)
+    if got_dtype != dtype:
+        raise CheckFailure(f"{what} has dtype {got_dtype}, expected {dtype} ({case})")
+
+
+def snapshot(*args: Any) -> list:
+    return [_deepcopy(a) for a in args]
+
+
+def expect_unchanged(name: str, before: list, after: tuple, labels: list[str]) -> None:
+    for label, b, a in zip(labels, before, after):
+        if isinstance(b, (_ndarray, _Tensor)):
+            if max_diff(a, b) != 0.0:
+                raise CheckFailure(f"{name} modified its input {label}; compute new arrays instead")
+        elif isinstance(b, list):
+            for i, (bi, ai) in enumerate(zip(b, a)):
+                if max_diff(ai, bi) != 0.0:
+                    raise CheckFailure(f"{name} modified its input {label}[{i}]; compute new arrays instead")

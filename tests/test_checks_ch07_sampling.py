@@ -1,0 +1,108 @@
+import pytest
+import torch
+
+import rnncourse.sampling as ref
+from autograder.checks import CheckFailure
+from autograder.checks.ch07_sampling import (check_beam_search, check_greedy_decode, check_sample_sequence,
+                                             check_temperature_softmax, check_top_k_filter, check_top_p_filter)
+
+
+def topp_loop(logits, p):
+    if not 0 < p <= 1:
+        raise ValueError(p)
+    probs = torch.softmax(logits, -1)
+    out = logits.clone()
+    flat_p, flat_out = probs.reshape(-1, probs.shape[-1]), out.reshape(-1, out.shape[-1])
+    for row in range(flat_p.shape[0]):
+        mass = 0.0
+        for i in torch.argsort(flat_p[row], descending=True).tolist():
+            if mass >= p:
+                flat_out[row, i] = float("-inf")
+            mass += float(flat_p[row, i])
+    return out
+
+
+def topp_drop_crossing(logits, p):
+    probs = torch.softmax(logits, -1)
+    sp, order = torch.sort(probs, -1, descending=True)
+    drop = torch.cumsum(sp, -1) >= p
+    drop[..., 0] = False
+    return logits.masked_fill(torch.zeros_like(drop).scatter(-1, order, drop), float("-inf"))
+
+
+def topk_plus_one(logits, k):
+    if k < 1:
+        raise ValueError(k)
+    if k >= logits.shape[-1]:
+        return logits.clone()
+    kth = torch.topk(logits, min(k + 1, logits.shape[-1]), -1).values[..., -1:]
+    return logits.masked_fill(logits < kth, float("-inf"))
+
+
+def greedy_with_bos(step_fn, bos, eos, max_len):
+    return [bos] + ref.greedy_decode(step_fn, bos, eos, max_len)
+
+
+def sample_unseeded(step_fn, bos, eos, max_len, temperature=1.0, top_k=None, top_p=None, generator=None):
+    return ref.sample_sequence(step_fn, bos, eos, max_len, temperature, top_k, top_p, None)
+
+
+def sample_ignores_filters(step_fn, bos, eos, max_len, temperature=1.0, top_k=None, top_p=None, generator=None):
+    return ref.sample_sequence(step_fn, bos, eos, max_len, temperature, None, None, generator)
+
+
+def beam_worst_first(*a):
+    return ref.beam_search(*a)[::-1]
+
+
+def beam_without_eos(step_fn, bos, eos, W, L):
+    return [(t[:-1] if t and t[-1] == eos else t, s) for t, s in ref.beam_search(step_fn, bos, eos, W, L)]
+
+
+def beam_too_long(step_fn, bos, eos, W, L):
+    return ref.beam_search(step_fn, bos, eos, W, L + 1)
+
+
+def test_correct_variants_pass():
+    check_temperature_softmax(ref.temperature_softmax)
+    def temp_manual(z, T):
+        if T <= 0:
+            raise ValueError(T)
+        e = torch.exp(z / T - (z / T).max(-1, keepdim=True).values)
+        return e / e.sum(-1, keepdim=True)
+    check_temperature_softmax(temp_manual)
+    check_top_k_filter(ref.top_k_filter)
+    def topk_sort(z, k):
+        if k < 1:
+            raise ValueError(k)
+        if k >= z.shape[-1]:
+            return z.clone()
+        kth = torch.sort(z, -1, descending=True).values[..., k - 1:k]
+        return z.masked_fill(z < kth, float("-inf"))
+    check_top_k_filter(topk_sort)
+    check_top_p_filter(ref.top_p_filter)
+    check_top_p_filter(topp_loop)
+    check_greedy_decode(ref.greedy_decode)
+    check_sample_sequence(ref.sample_sequence)
+    check_beam_search(ref.beam_search)
+
+
+@pytest.mark.parametrize("check,impl,message", [
+    (check_temperature_softmax, lambda z, T: torch.softmax(z * T, -1) if T > 0 else 1 / 0, "multiplied by the temperature"),
+    (check_temperature_softmax, lambda z, T: torch.softmax(z, -1), "temperature is ignored"),
+    (check_temperature_softmax, lambda z, T: torch.softmax(z / T, -1) if T != 0 else None, "should raise ValueError"),
+    (check_top_k_filter, topk_plus_one, "k \\+ 1 tokens"),
+    (check_top_k_filter, lambda z, k: ref.top_k_filter(-z, k) * -1 if k >= 1 else ref.top_k_filter(z, k), "differs|smallest|NaN or inf"),
+    (check_top_p_filter, topp_drop_crossing, "crosses the threshold"),
+    (check_top_p_filter, lambda z, p: z.clone() if 0 < p <= 1 else 1 / 0, "Too many tokens"),
+    (check_greedy_decode, greedy_with_bos, "starts with BOS"),
+    (check_greedy_decode, lambda f, b, e, L: [t for t in ref.greedy_decode(f, b, e, L) if t != e], "include EOS"),
+    (check_sample_sequence, sample_unseeded, "same generator seed"),
+    (check_sample_sequence, sample_ignores_filters, "right distribution"),
+    (check_beam_search, beam_worst_first, "best first"),
+    (check_beam_search, beam_without_eos, "total log-probability"),
+    (check_beam_search, beam_too_long, "more than max_len"),
+])
+def test_mistakes_are_named(check, impl, message):
+    with pytest.raises(CheckFailure, match=message):
+        check(impl)
