@@ -1,0 +1,62 @@
+"""Command line: ``python -m autograder {grade,release,validate,report}``."""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+
+from autograder.limits import Limits
+
+
+def _add_limits(p: argparse.ArgumentParser) -> None:
+    for f in dataclasses.fields(Limits):
+        p.add_argument("--" + f.name.replace("_", "-"), type=type(f.default), default=None,
+                       help=f"resource limit (default {f.default})")
+
+
+def _limits(args: argparse.Namespace) -> Limits:
+    limits = Limits()
+    for f in dataclasses.fields(Limits):
+        value = getattr(args, f.name)
+        if value is not None:
+            setattr(limits, f.name, value)
+    return limits
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m autograder", description="Grading for the rnncourse chapters.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    g = sub.add_parser("grade", help="grade a folder of submissions")
+    g.add_argument("submissions", type=Path, help="SUBMISSIONS/<student_id>/<assignment_id>/<assignment_id>.ipynb")
+    g.add_argument("--out", type=Path, required=True, help="folder for grades.csv, feedback/ and results")
+    g.add_argument("--workers", type=int, default=None, help="parallel kernels (default: the number of cores)")
+    g.add_argument("--force", action="store_true", help="grade again what was already graded")
+    g.add_argument("--assignment", default=None, help="grade only this assignment id")
+    g.add_argument("--student", default=None, help="grade only this student id")
+    g.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    _add_limits(g)
+    r = sub.add_parser("release", help="regenerate chapters/ from solutions/")
+    r.add_argument("--check", action="store_true", help="only check that chapters/ is up to date")
+    v = sub.add_parser("validate", help="run a notebook and list its test cells")
+    v.add_argument("notebook", type=Path)
+    _add_limits(v)
+    rep = sub.add_parser("report", help="HTML report of OUT/grades.csv")
+    rep.add_argument("out", type=Path)
+    args = parser.parse_args(argv)
+    if args.command == "grade":
+        from autograder.grading import grade
+
+        return grade(args.submissions, args.out, args.workers, args.force, args.assignment, args.student,
+                     _limits(args), progress=not args.no_progress and sys.stderr.isatty())
+    if args.command == "release":
+        from autograder.release import release
+
+        return release(check=args.check)
+    if args.command == "validate":
+        from autograder.validate import validate
+
+        return validate(args.notebook, _limits(args))
+    from autograder.report import report
+
+    return report(args.out)
