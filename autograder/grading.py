@@ -40,10 +40,13 @@ def discover(submissions: Path, assignments: dict[str, Assignment], only: str | 
     """Every (student, assignment) pair to grade: each student folder × each assignment anyone submitted."""
     students = []
     for entry in sorted(os.scandir(submissions), key=lambda e: e.name):
-        if entry.is_dir(follow_symlinks=False) and _SAFE_ID.match(entry.name):
+        # a symlinked student folder is listed (and refused per notebook), never followed for discovery
+        if (entry.is_dir(follow_symlinks=False) or entry.is_symlink()) and _SAFE_ID.match(entry.name):
             students.append(entry.name)
     seen = set()
     for s in students:
+        if (submissions / s).is_symlink():
+            continue
         for entry in os.scandir(submissions / s):
             if entry.name in assignments:
                 seen.add(entry.name)
@@ -59,7 +62,9 @@ def grade_one(student: str, aid: str, submissions: Path, assignment: Assignment,
     folder = submissions / student / aid
     path = folder / f"{aid}.ipynb"
     status, nb = inspect_submission(path, submissions, f"{aid}.ipynb", limits)
-    if status == "missing" and folder.is_dir() and not folder.is_symlink():
+    if (submissions / student).is_symlink() or folder.is_symlink():
+        status, nb = "invalid-notebook", None  # links are never followed
+    elif status == "missing" and folder.is_dir():
         others = [p.name for p in folder.iterdir() if p.suffix == ".ipynb"]
         if others:
             status = "wrong-name"
