@@ -63,7 +63,14 @@ class Zygote:
             raise RuntimeError(f"the grading kernel did not start: {msg}")
 
     def close(self) -> None:
+        """Stop the zygote: end of input lets it reap its orphans and exit; kill it if it does not."""
         if self.proc is not None:
+            try:
+                if self.proc.stdin:
+                    self.proc.stdin.close()
+                self.proc.wait(timeout=5)
+            except (OSError, subprocess.TimeoutExpired):
+                pass
             try:
                 os.killpg(self.proc.pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
@@ -103,11 +110,17 @@ class Zygote:
             raise KernelGone("the kernel sent a malformed message") from None
 
     def _kill_child(self, pid: int) -> None:
-        for sig in (signal.SIGKILL,):
-            try:
-                os.killpg(pid, sig)
-            except (ProcessLookupError, PermissionError):
-                pass
+        """Kill the notebook's whole process group, again and again until no member is left."""
+        for _ in range(200):
+            members = _group_members(pid)
+            if not members:
+                return
+            for member in members:
+                try:
+                    os.kill(member, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+            time.sleep(0.005)
 
     def _wait_exit(self, child: int) -> int | None:
         """Read messages until the zygote reports the child's exit (killing it if needed)."""
@@ -131,6 +144,7 @@ class Zygote:
             os.chmod(scratch, 0o700)
             job = {"scratch": scratch, "limits": dataclasses.asdict(limits), "hide": [str(p) for p in hide]}
             child = None
+            exited = False
             start = time.monotonic()
             try:
                 self._send(job)
@@ -139,6 +153,7 @@ class Zygote:
                     raise KernelGone("the grading kernel did not fork")
                 ready = self._read(timeout=120)
                 if "exit" in ready:
+                    exited = True
                     raise KernelGone(f"the kernel could not start ({_describe_status(ready['exit'])})")
                 if not ready.get("ready"):
                     raise KernelGone("the kernel did not start")
@@ -151,12 +166,14 @@ class Zygote:
                     self._send({"source": source})
                     msg = self._read(timeout=budget)
                     if "exit" in msg:  # the zygote reports that the child has gone
+                        exited = True
                         raise KernelGone(_describe_status(msg["exit"]))
                     result.cells.append(CellResult(**{k: msg.get(k, d) for k, d in
                                                       (("error", False), ("ename", ""), ("evalue", ""),
                                                        ("stdout", ""), ("stderr", ""))}))
                 self._send({"done": True})
-                status = self._wait_exit(child)
+                self._wait_exit(child)
+                exited = True
             except TimeoutError:
                 which = "cell" if len(result.cells) < len(sources) else "notebook"
                 result.status, result.detail = "timeout", (
@@ -165,18 +182,38 @@ class Zygote:
                 if child is not None:
                     self._kill_child(child)
                     self._wait_exit(child)
+                    exited = True
             except KernelGone as gone:
                 result.status, result.detail = "error", f"the kernel died ({gone})"
             finally:
                 if child is not None:
                     self._kill_child(child)  # strays left by the notebook (its whole process group)
-                if result.status != "ok" or (self.proc is not None and self.proc.poll() is not None):
-                    self.close()  # start from a clean zygote after anything unusual
+                    if not exited and self.proc is not None and self.proc.poll() is None:
+                        if self._wait_exit(child) is None:
+                            self.close()  # out of step with the zygote: start a fresh one next time
+                if self.proc is not None and self.proc.poll() is not None:
+                    self.close()  # the zygote itself died: the next notebook starts a new one
         if result.status == "ok" and len(result.cells) < len(sources):
             result.status = "error"
         while len(result.cells) < len(sources):
             result.cells.append(CellResult(error=True, ename="NotRun", evalue=result.detail, ran=False))
         return result
+
+
+def _group_members(pgid: int) -> list[int]:
+    """Live (non-zombie) processes whose process group is ``pgid``."""
+    members = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as fh:
+                fields = fh.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != b"Z":
+            members.append(int(entry.name))
+    return members
 
 
 def _describe_status(status: int) -> str:

@@ -122,7 +122,21 @@ def _child(job: dict, chan_in, chan_out) -> None:
         send(result)
 
 
+def _reap() -> None:
+    """Collect every finished orphan (the zygote is their subreaper), so no zombie stays behind."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
 def main() -> int:
+    import ctypes
+
+    ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER: orphans of a notebook come back here
     _preload()
     chan_in = sys.stdin
     chan_out = sys.stdout
@@ -131,11 +145,13 @@ def main() -> int:
     while True:
         line = chan_in.readline()
         if not line:
+            _reap()
             return 0
         try:
             job = json.loads(line)
         except ValueError:
             continue
+        _reap()
         if not isinstance(job, dict) or "scratch" not in job:
             continue
         pid = os.fork()
@@ -156,6 +172,7 @@ def main() -> int:
         chan_out.write(json.dumps({"child": pid}) + "\n")
         chan_out.flush()
         _, status = os.waitpid(pid, 0)
+        _reap()
         chan_out.write(json.dumps({"exit": status}) + "\n")
         chan_out.flush()
 
