@@ -13,7 +13,9 @@ dropout=0.0``), same parameter names and shapes (``weight_ih_l0 (G·H, D)``,
 The step equations are those of :mod:`rnncourse.rnn`, :mod:`rnncourse.lstm`
 and :mod:`rnncourse.gru`, written with plain tensor operations; the input
 projection of each layer is computed for all time steps at once, outside the
-time loop. ``from_torch(module)`` copies a torch module's weights so that the
+time loop, and the LSTM and GRU recurrences run as one autograd function each,
+with a hand-written backward pass (the BPTT of chapter 2), so that their speed
+stays within a small factor of torch's fused kernels. ``from_torch(module)`` copies a torch module's weights so that the
 two give the same outputs and gradients.
 """
 from __future__ import annotations
@@ -26,8 +28,100 @@ import torch.nn.functional as F
 from torch import nn
 
 from rnncourse._checks import check_positive_int, describe
-from rnncourse.gru import _gru_update
-from rnncourse.lstm import _lstm_gates
+
+
+class _LSTMSequence(torch.autograd.Function):
+    """The LSTM recurrence over a whole sequence with a hand-written BPTT backward.
+
+    Input ``xw = x W_ihᵀ + b_ih + b_hh`` ``(T, B, 4H)`` (autograd handles that
+    product); forward saves the gates; backward walks back once, and the weight
+    gradient is one matrix product over all steps instead of ``T`` small ones.
+    The same equations as :func:`rnncourse.lstm.lstm_step`.
+    """
+
+    @staticmethod
+    def forward(ctx, xw, h0, c0, W_hh):
+        T = xw.shape[0]
+        W_hh_T = W_hh.t()
+        h, c = h0, c0
+        hs, cs, gates = [], [c0], []
+        for t in range(T):
+            a = torch.addmm(xw[t], h, W_hh_T)  # (B, 4H)
+            i, f, g, o = a.chunk(4, dim=-1)
+            i, f, g, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
+            c = f * c + i * g
+            h = o * torch.tanh(c)
+            hs.append(h)
+            cs.append(c)
+            gates.append(torch.cat([i, f, g, o], dim=-1))
+        hs_t = torch.stack(hs)  # (T, B, H)
+        ctx.save_for_backward(h0, W_hh, hs_t, torch.stack(cs), torch.stack(gates))
+        return hs_t, h, c
+
+    @staticmethod
+    def backward(ctx, d_hs, d_hT, d_cT):
+        h0, W_hh, hs, cs, gates = ctx.saved_tensors
+        T, B, H = hs.shape
+        dh = torch.zeros_like(h0) if d_hT is None else d_hT.clone()
+        dc = torch.zeros_like(h0) if d_cT is None else d_cT.clone()
+        da = torch.empty_like(gates)  # (T, B, 4H)
+        for t in range(T - 1, -1, -1):
+            if d_hs is not None:
+                dh = dh + d_hs[t]
+            i, f, g, o = gates[t].chunk(4, dim=-1)
+            tc = torch.tanh(cs[t + 1])
+            dc = dc + dh * o * (1 - tc * tc)
+            da[t] = torch.cat([dc * g * i * (1 - i), dc * cs[t] * f * (1 - f), dc * i * (1 - g * g),
+                               dh * tc * o * (1 - o)], dim=-1)
+            dc = dc * f
+            dh = da[t] @ W_hh  # (B, H): the recurrent gradient
+        h_prev = torch.cat([h0.unsqueeze(0), hs[:-1]])  # (T, B, H)
+        dW_hh = da.reshape(-1, 4 * H).t() @ h_prev.reshape(-1, H)  # (4H, H)
+        return da, dh, dc, dW_hh
+
+
+class _GRUSequence(torch.autograd.Function):
+    """The GRU recurrence over a sequence with a hand-written backward (torch's r ⊙ (W_hn h + b_hn) form)."""
+
+    @staticmethod
+    def forward(ctx, xw, h0, W_hh, b_hh):
+        T = xw.shape[0]
+        W_hh_T = W_hh.t()
+        h, hs, saved = h0, [], []
+        for t in range(T):
+            hw = torch.addmm(b_hh, h, W_hh_T)  # (B, 3H)
+            xr, xz, xn = xw[t].chunk(3, dim=-1)
+            hr, hz, hn = hw.chunk(3, dim=-1)
+            r, z = torch.sigmoid(xr + hr), torch.sigmoid(xz + hz)
+            n = torch.tanh(xn + r * hn)
+            h = (1 - z) * n + z * h
+            hs.append(h)
+            saved.append(torch.cat([r, z, n, hn], dim=-1))
+        hs_t = torch.stack(hs)
+        ctx.save_for_backward(h0, W_hh, hs_t, torch.stack(saved))
+        return hs_t, h
+
+    @staticmethod
+    def backward(ctx, d_hs, d_hT):
+        h0, W_hh, hs, saved = ctx.saved_tensors
+        T, B, H = hs.shape
+        dh = torch.zeros_like(h0) if d_hT is None else d_hT.clone()
+        dxw = torch.empty(T, B, 3 * H, dtype=hs.dtype, device=hs.device)
+        dhw = torch.empty_like(dxw)
+        for t in range(T - 1, -1, -1):
+            if d_hs is not None:
+                dh = dh + d_hs[t]
+            r, z, n, hn = saved[t].chunk(4, dim=-1)
+            h_prev = hs[t - 1] if t > 0 else h0
+            dan = dh * (1 - z) * (1 - n * n)
+            dar = dan * hn * r * (1 - r)
+            daz = dh * (h_prev - n) * z * (1 - z)
+            dxw[t] = torch.cat([dar, daz, dan], dim=-1)
+            dhw[t] = torch.cat([dar, daz, dan * r], dim=-1)
+            dh = dh * z + dhw[t] @ W_hh
+        h_prev = torch.cat([h0.unsqueeze(0), hs[:-1]])
+        dW_hh = dhw.reshape(-1, 3 * H).t() @ h_prev.reshape(-1, H)
+        return dxw, dh, dW_hh, dhw.sum(dim=(0, 1))
 
 
 class _Recurrent(nn.Module):
@@ -161,14 +255,11 @@ class LSTM(_Recurrent):
 
     def _run_layer(self, layer, x, state):
         W_ih, W_hh, b_ih, b_hh = self._weights(layer)
-        xw = x @ W_ih.T  # (T, B, 4H)
+        xw = x @ W_ih.T  # (T, B, 4H): the input projection of every step at once
         if b_ih is not None:
             xw = xw + (b_ih + b_hh)
-        (h, c), W_hh_T, hs = state, W_hh.T, []
-        for t in range(x.shape[0]):
-            h, c = _lstm_gates(torch.addmm(xw[t], h, W_hh_T), c)  # (B, H)
-            hs.append(h)
-        return torch.stack(hs), (h, c)
+        hs, h, c = _LSTMSequence.apply(xw, state[0], state[1], W_hh)  # (T, B, H)
+        return hs, (h, c)
 
     def _stack_state(self, finals):
         return torch.stack([h for h, _ in finals]), torch.stack([c for _, c in finals])  # (L, B, H) each
@@ -188,15 +279,12 @@ class GRU(_Recurrent):
 
     def _run_layer(self, layer, x, h):
         W_ih, W_hh, b_ih, b_hh = self._weights(layer)
-        xw = x @ W_ih.T  # (T, B, 3H)
+        xw = x @ W_ih.T  # (T, B, 3H): the input projection of every step at once
         if b_ih is not None:
             xw = xw + b_ih
-        W_hh_T, hs = W_hh.T, []
-        for t in range(x.shape[0]):
-            hw = h @ W_hh_T if b_hh is None else torch.addmm(b_hh, h, W_hh_T)  # (B, 3H)
-            h = _gru_update(xw[t], hw, h)  # (B, H)
-            hs.append(h)
-        return torch.stack(hs), h
+        if b_hh is None:
+            b_hh = W_hh.new_zeros(W_hh.shape[0])
+        return _GRUSequence.apply(xw, h, W_hh, b_hh)  # (T, B, H), (B, H)
 
     def _stack_state(self, finals):
         return torch.stack(finals)  # (L, B, H)

@@ -59,3 +59,15 @@ def test_dropout_between_layers_only_in_training():
     assert torch.equal(a, b)
     m.train()
     assert not torch.equal(m(x)[0], m(x)[0])
+
+
+def test_hand_written_backward_passes_gradcheck():
+    from rnncourse.layers import _GRUSequence, _LSTMSequence
+
+    torch.manual_seed(3)
+    T, B, H = 4, 2, 3
+    d = dict(dtype=torch.float64, requires_grad=True)
+    xw, h0, c0, W = torch.randn(T, B, 4 * H, **d), torch.randn(B, H, **d), torch.randn(B, H, **d), torch.randn(4 * H, H, **d)
+    assert torch.autograd.gradcheck(lambda *a: _LSTMSequence.apply(*a), (xw, h0, c0, W))
+    xw3, W3, b3 = torch.randn(T, B, 3 * H, **d), torch.randn(3 * H, H, **d), torch.randn(3 * H, **d)
+    assert torch.autograd.gradcheck(lambda *a: _GRUSequence.apply(*a), (xw3, h0, W3, b3))
