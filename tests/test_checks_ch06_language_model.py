@@ -81,3 +81,14 @@ class LMAlwaysLSTM(ref.CharRNNLM):
 def test_mistakes_are_named(check, impl, message):
     with pytest.raises(CheckFailure, match=message):
         check(impl)
+
+
+@pytest.mark.parametrize("check,impl,message", [
+    (check_perplexity, lambda v: math.exp(float(v)) + 1.0, "differs"),
+    (check_bits_per_char, lambda v: math.log2(float(v)) if float(v) > 0 else -1.0, "log2\\(mean_nll\\)"),
+    (check_bits_per_char, lambda v: float(v) / math.log(10), "differs"),
+    (check_bits_per_char, lambda v: torch.tensor(float(v)) / math.log(2) if isinstance(v, torch.Tensor) else float(v) / math.log(2), "Python float"),
+])
+def test_more_unit_conversion_mistakes(check, impl, message):
+    with pytest.raises(CheckFailure, match=message):
+        check(impl)

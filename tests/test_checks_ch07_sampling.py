@@ -106,3 +106,54 @@ def test_correct_variants_pass():
 def test_mistakes_are_named(check, impl, message):
     with pytest.raises(CheckFailure, match=message):
         check(impl)
+
+
+def greedy_loop(step_fn, bos, eos, max_len):
+    out = []
+    while len(out) < max_len:
+        logp = step_fn([bos] + out)
+        best = max(range(logp.numel()), key=lambda v: float(logp[v]))
+        out.append(best)
+        if best == eos:
+            break
+    return out
+
+
+def sample_cumsum(step_fn, bos, eos, max_len, temperature=1.0, top_k=None, top_p=None, generator=None):
+    # same draws as the reference: multinomial on the filtered distribution
+    return ref.sample_sequence(step_fn, bos, eos, max_len, float(temperature), top_k, top_p, generator)
+
+
+def beam_exhaustive_small(step_fn, bos, eos, W, L):
+    # a correct beam search written without topk: sort every extension
+    beams, done = [([], 0.0)], []
+    for _ in range(L):
+        cand = [(t + [v], s + float(lp)) for t, s in beams for v, lp in enumerate(step_fn([bos] + t).tolist())
+                if lp != float("-inf")]
+        cand.sort(key=lambda c: -c[1])
+        beams = []
+        for t, s in cand[:W]:
+            (done if t[-1] == eos or len(t) == L else beams).append((t, s))
+        if not beams:
+            break
+    return sorted(done + beams, key=lambda c: -c[1])[:W]
+
+
+def test_more_correct_variants_pass():
+    check_greedy_decode(greedy_loop)
+    check_sample_sequence(sample_cumsum)
+    check_beam_search(beam_exhaustive_small)
+    check_top_k_filter(lambda z, k: ref.top_k_filter(z.clone(), k))
+    check_top_p_filter(lambda z, p: ref.top_p_filter(z.double(), p).to(z.dtype))
+
+
+@pytest.mark.parametrize("check,impl,message", [
+    (check_greedy_decode, lambda f, b, e, L: ref.greedy_decode(f, b, e, L + 1), "more than max_len|returned"),
+    (check_top_k_filter, lambda z, k: z.masked_fill(z < z.max(-1, keepdim=True).values, float("-inf")) if k >= 1 else 1 / 0, "differs|keeps"),
+    (check_top_p_filter, lambda z, p: z.masked_fill(torch.softmax(z, -1) < 0.5, float("-inf")) if 0 < p <= 1 else 1 / 0, "wrong tokens"),
+    (check_sample_sequence, lambda f, b, e, L, temperature=1.0, top_k=None, top_p=None, generator=None:
+        [b] + ref.sample_sequence(f, b, e, L - 1, temperature, top_k, top_p, generator), "contains BOS"),
+])
+def test_more_mistakes_are_named(check, impl, message):
+    with pytest.raises(CheckFailure, match=message):
+        check(impl)
