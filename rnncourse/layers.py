@@ -34,45 +34,49 @@ class _LSTMSequence(torch.autograd.Function):
     """The LSTM recurrence over a whole sequence with a hand-written BPTT backward.
 
     Input ``xw = x W_ihᵀ + b_ih + b_hh`` ``(T, B, 4H)`` (autograd handles that
-    product); forward saves the gates; backward walks back once, and the weight
+    product); forward writes the gate activations, cell states and ``tanh(c)``
+    into preallocated buffers; backward walks back once, and the weight
     gradient is one matrix product over all steps instead of ``T`` small ones.
     The same equations as :func:`rnncourse.lstm.lstm_step`.
     """
 
     @staticmethod
     def forward(ctx, xw, h0, c0, W_hh):
-        T = xw.shape[0]
+        T, B, G = xw.shape
+        H = G // 4
         W_hh_T = W_hh.t()
-        h, c = h0, c0
-        hs, cs, gates = [], [c0], []
+        gates = xw.new_empty(T, B, G)  # activated i, f, g, o
+        cs = xw.new_empty(T + 1, B, H)
+        tcs = xw.new_empty(T, B, H)
+        hs = xw.new_empty(T, B, H)
+        cs[0] = c0
+        h = h0
         for t in range(T):
             a = torch.addmm(xw[t], h, W_hh_T)  # (B, 4H)
-            i, f, g, o = a.chunk(4, dim=-1)
-            i, f, g, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
-            c = f * c + i * g
-            h = o * torch.tanh(c)
-            hs.append(h)
-            cs.append(c)
-            gates.append(torch.cat([i, f, g, o], dim=-1))
-        hs_t = torch.stack(hs)  # (T, B, H)
-        ctx.save_for_backward(h0, W_hh, hs_t, torch.stack(cs), torch.stack(gates))
-        return hs_t, h, c
+            act = torch.sigmoid(a, out=gates[t])
+            torch.tanh(a[:, 2 * H:3 * H], out=act[:, 2 * H:3 * H])
+            i, f, g, o = act.chunk(4, dim=-1)
+            c = torch.addcmul(f * cs[t], i, g, out=cs[t + 1])  # c_t = f ⊙ c_{t-1} + i ⊙ g
+            h = torch.mul(o, torch.tanh(c, out=tcs[t]), out=hs[t])
+        ctx.save_for_backward(h0, W_hh, hs, cs, tcs, gates)
+        return hs, hs[-1].clone(), cs[-1].clone()
 
     @staticmethod
     def backward(ctx, d_hs, d_hT, d_cT):
-        h0, W_hh, hs, cs, gates = ctx.saved_tensors
+        h0, W_hh, hs, cs, tcs, gates = ctx.saved_tensors
         T, B, H = hs.shape
         dh = torch.zeros_like(h0) if d_hT is None else d_hT.clone()
         dc = torch.zeros_like(h0) if d_cT is None else d_cT.clone()
-        da = torch.empty_like(gates)  # (T, B, 4H)
+        da = torch.empty_like(gates)  # (T, B, 4H): gradients of the gate pre-activations
+        d_sig = gates * (1 - gates)  # σ' for i, f, o (the g block is fixed below)
+        d_sig[..., 2 * H:3 * H] = 1 - gates[..., 2 * H:3 * H] ** 2  # tanh' for g
         for t in range(T - 1, -1, -1):
             if d_hs is not None:
                 dh = dh + d_hs[t]
             i, f, g, o = gates[t].chunk(4, dim=-1)
-            tc = torch.tanh(cs[t + 1])
-            dc = dc + dh * o * (1 - tc * tc)
-            da[t] = torch.cat([dc * g * i * (1 - i), dc * cs[t] * f * (1 - f), dc * i * (1 - g * g),
-                               dh * tc * o * (1 - o)], dim=-1)
+            tc = tcs[t]
+            dc = torch.addcmul(dc, dh * o, 1 - tc * tc)
+            torch.mul(torch.cat([dc * g, dc * cs[t], dc * i, dh * tc], dim=-1), d_sig[t], out=da[t])
             dc = dc * f
             dh = da[t] @ W_hh  # (B, H): the recurrent gradient
         h_prev = torch.cat([h0.unsqueeze(0), hs[:-1]])  # (T, B, H)
