@@ -183,7 +183,14 @@ class _Recurrent(nn.Module):
         return ours
 
     def _init_state(self, x: torch.Tensor, state: Any) -> Any:
-        raise NotImplementedError
+        """Per-layer initial states from ``state`` (``h0 (L, B, H)`` or ``None``); the LSTM overrides it."""
+        if state is None:
+            state = self._zeros(x)
+        self._check_h("h0", state, x)
+        return list(state.unbind(0))
+
+    def _stack_state(self, finals: list) -> Any:
+        return torch.stack(finals)  # (L, B, H)
 
     def _run_layer(self, layer: int, x: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]:
         raise NotImplementedError
@@ -221,12 +228,6 @@ class RNN(_Recurrent):
     gates = 1
     torch_class = nn.RNN
 
-    def _init_state(self, x, state):
-        if state is None:
-            state = self._zeros(x)
-        self._check_h("h0", state, x)
-        return list(state.unbind(0))
-
     def _run_layer(self, layer, x, h):
         W_ih, W_hh, b_ih, b_hh = self._weights(layer)
         xw = x @ W_ih.T  # (T, B, H)
@@ -237,9 +238,6 @@ class RNN(_Recurrent):
             h = torch.tanh(torch.addmm(xw[t], h, W_hh_T))  # (B, H)
             hs.append(h)
         return torch.stack(hs), h
-
-    def _stack_state(self, finals):
-        return torch.stack(finals)  # (L, B, H)
 
 
 class LSTM(_Recurrent):
@@ -275,12 +273,6 @@ class GRU(_Recurrent):
     gates = 3
     torch_class = nn.GRU
 
-    def _init_state(self, x, state):
-        if state is None:
-            state = self._zeros(x)
-        self._check_h("h0", state, x)
-        return list(state.unbind(0))
-
     def _run_layer(self, layer, x, h):
         W_ih, W_hh, b_ih, b_hh = self._weights(layer)
         xw = x @ W_ih.T  # (T, B, 3H): the input projection of every step at once
@@ -289,6 +281,3 @@ class GRU(_Recurrent):
         if b_hh is None:
             b_hh = W_hh.new_zeros(W_hh.shape[0])
         return _GRUSequence.apply(xw, h, W_hh, b_hh)  # (T, B, H), (B, H)
-
-    def _stack_state(self, finals):
-        return torch.stack(finals)  # (L, B, H)
