@@ -61,3 +61,16 @@ def test_jacobian_norms_wrong_product_order():
         return np.array(out)
     with pytest.raises(CheckFailure, match="wrong order|differs"):
         check_jacobian_norms(wrong_order)
+
+
+def test_jacobian_norms_written_with_an_explicit_product_passes():
+    def explicit(hs, W):
+        T = hs.shape[0] - 1
+        out = []
+        for k in range(1, T + 1):
+            J = np.eye(W.shape[0])
+            for j in range(T, T - k, -1):  # ∂h_T/∂h_{T-k} = J_T J_{T-1} … J_{T-k+1}
+                J = J @ (np.diag(1 - hs[j] ** 2) @ W)
+            out.append(np.linalg.svd(J, compute_uv=False)[0])
+        return np.array(out)
+    check_jacobian_norms(explicit)
