@@ -19,7 +19,7 @@ from typing import Callable
 
 import numpy as np
 
-from rnncourse._checks import check_ndim, check_positive_int, check_shape, describe
+from rnncourse._checks import check_ndim, check_positive_float, check_positive_int, check_shape, describe
 
 Grads = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
@@ -116,13 +116,22 @@ def numerical_gradient(f: Callable[[], float], x: np.ndarray, eps: float = 1e-5)
     ``∂f/∂x_i ≈ (f(x + ε e_i) - f(x - ε e_i)) / (2ε)``, error ``O(ε²)``. Each
     entry of ``x`` is perturbed in place (``f`` reads ``x``) and then restored
     to its exact original value.
+
+    Args:
+        f: a function of no arguments that reads ``x`` and returns a scalar.
+        x: float array of any shape, modified during the call and restored.
+        eps: the step ``ε > 0``.
+
+    Returns:
+        float64 array of ``x``'s shape.
     """
     if not isinstance(x, np.ndarray):
         raise TypeError(f"x must be a numpy array (perturbed in place), got {describe(x)}")
+    if not np.issubdtype(x.dtype, np.floating):
+        raise TypeError(f"x must hold floats (an integer array cannot take x + eps), got {describe(x)}")
     if not callable(f):
         raise TypeError(f"f must be a callable taking no arguments, got {describe(f)}")
-    if not eps > 0:
-        raise ValueError(f"eps must be > 0, got {eps!r}")
+    check_positive_float("eps", eps)
     grad = np.zeros(x.shape, dtype=np.float64)
     for idx in np.ndindex(x.shape):
         original = x[idx].copy()

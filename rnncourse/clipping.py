@@ -44,9 +44,12 @@ def clip_grad_norm(grads: Sequence[np.ndarray], max_norm: float) -> tuple[list[n
     """
     _check_grads(grads)
     check_positive_float("max_norm", max_norm)
+    for i, g in enumerate(grads):
+        if not np.issubdtype(g.dtype, np.floating):
+            raise TypeError(f"grads[{i}] must hold floats, got {describe(g)}")
     total = global_grad_norm(grads)
     scale = min(1.0, max_norm / (total + 1e-6))
-    return [g * np.asarray(scale, dtype=g.dtype) for g in grads], total
+    return [g * g.dtype.type(scale) for g in grads], total  # new arrays, dtypes kept
 
 
 def clip_grad_value(grads: Sequence[np.ndarray], clip_value: float) -> list[np.ndarray]:

@@ -21,7 +21,8 @@ from rnncourse._checks import check_positive_int
 from rnncourse._torchchecks import check_tensor
 
 
-def _check_gru(x_dim: int, H: int, W_ih, W_hh, b_ih, b_hh) -> None:
+def _check_gru(x_dim: int, H: int, W_ih: torch.Tensor, W_hh: torch.Tensor, b_ih: torch.Tensor,
+               b_hh: torch.Tensor) -> None:
     check_tensor("W_ih", W_ih, (3 * H, x_dim))
     check_tensor("W_hh", W_hh, (3 * H, H))
     check_tensor("b_ih", b_ih, (3 * H,))

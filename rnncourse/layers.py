@@ -30,34 +30,56 @@ from torch import nn
 from rnncourse._checks import check_positive_int, describe
 
 
+def _input_projection(x: torch.Tensor, W_ih: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """``x W_ihᵀ + bias`` for every step at once, one matrix product outside the time loop.
+
+    ``x (T, B, D)``, ``W_ih (G·H, D)``, ``bias (G·H,)`` or ``None`` → ``(T, B, G·H)``.
+    """
+    T, B, D = x.shape
+    flat = x.reshape(T * B, D)  # (T·B, D)
+    out = flat @ W_ih.t() if bias is None else torch.addmm(bias, flat, W_ih.t())  # (T·B, G·H)
+    return out.view(T, B, -1)  # (T, B, G·H)
+
+
 class _LSTMSequence(torch.autograd.Function):
     """The LSTM recurrence over a whole sequence with a hand-written BPTT backward.
 
     Input ``xw = x W_ihᵀ + b_ih + b_hh`` ``(T, B, 4H)`` (autograd handles that
     product); forward writes the gate activations, cell states and ``tanh(c)``
-    into preallocated buffers; backward walks back once, and the weight
-    gradient is one matrix product over all steps instead of ``T`` small ones.
-    The same equations as :func:`rnncourse.lstm.lstm_step`.
+    into preallocated buffers. The same equations as
+    :func:`rnncourse.lstm.lstm_step`. Backward, with ``a`` the gate
+    pre-activations, ``σ' = σ(1 - σ)`` and ``tanh' = 1 - tanh²``:
+
+        dc_t  += dh_t ⊙ o_t ⊙ tanh'(c_t)
+        da_t   = [dc_t ⊙ g_t ⊙ σ'(i), dc_t ⊙ c_{t-1} ⊙ σ'(f), dc_t ⊙ i_t ⊙ tanh'(g), dh_t ⊙ tanh(c_t) ⊙ σ'(o)]
+        dc_{t-1} = dc_t ⊙ f_t,   dh_{t-1} = da_t W_hh (+ the loss's own gradient at step t-1)
+
+    Every factor that does not depend on the incoming gradient is computed for
+    all steps at once before the loop, so the loop does five small operations
+    per step, and the weight gradient is one matrix product over all steps.
     """
 
     @staticmethod
     def forward(ctx, xw, h0, c0, W_hh):
         T, B, G = xw.shape
         H = G // 4
-        W_hh_T = W_hh.t()
+        W_hh_T = W_hh.t()  # (H, 4H)
         gates = xw.new_empty(T, B, G)  # activated i, f, g, o
-        cs = xw.new_empty(T + 1, B, H)
-        tcs = xw.new_empty(T, B, H)
+        cs = xw.new_empty(T + 1, B, H)  # c_0 … c_T
+        tcs = xw.new_empty(T, B, H)  # tanh(c_t)
         hs = xw.new_empty(T, B, H)
         cs[0] = c0
+        # per-step views, made once (indexing inside the loop costs as much as the arithmetic)
+        xw_t, gates_t = xw.unbind(0), gates.unbind(0)
+        i_t, f_t, g_t, o_t = (gates[..., k * H:(k + 1) * H].unbind(0) for k in range(4))  # (B, H) each
+        cs_t, tcs_t, hs_t = cs.unbind(0), tcs.unbind(0), hs.unbind(0)
         h = h0
         for t in range(T):
-            a = torch.addmm(xw[t], h, W_hh_T)  # (B, 4H)
-            act = torch.sigmoid(a, out=gates[t])
-            torch.tanh(a[:, 2 * H:3 * H], out=act[:, 2 * H:3 * H])
-            i, f, g, o = act.chunk(4, dim=-1)
-            c = torch.addcmul(f * cs[t], i, g, out=cs[t + 1])  # c_t = f ⊙ c_{t-1} + i ⊙ g
-            h = torch.mul(o, torch.tanh(c, out=tcs[t]), out=hs[t])
+            a = torch.addmm(xw_t[t], h, W_hh_T)  # (B, 4H) pre-activations
+            torch.sigmoid(a, out=gates_t[t])
+            torch.tanh(a[:, 2 * H:3 * H], out=g_t[t])  # the g block takes tanh, not σ
+            c = torch.addcmul(f_t[t] * cs_t[t], i_t[t], g_t[t], out=cs_t[t + 1])  # c_t = f ⊙ c_{t-1} + i ⊙ g
+            h = torch.mul(o_t[t], torch.tanh(c, out=tcs_t[t]), out=hs_t[t])  # h_t = o ⊙ tanh(c_t)
         ctx.save_for_backward(h0, W_hh, hs, cs, tcs, gates)
         return hs, hs[-1].clone(), cs[-1].clone()
 
@@ -65,20 +87,33 @@ class _LSTMSequence(torch.autograd.Function):
     def backward(ctx, d_hs, d_hT, d_cT):
         h0, W_hh, hs, cs, tcs, gates = ctx.saved_tensors
         T, B, H = hs.shape
-        dh = torch.zeros_like(h0) if d_hT is None else d_hT.clone()
-        dc = torch.zeros_like(h0) if d_cT is None else d_cT.clone()
-        da = torch.empty_like(gates)  # (T, B, 4H): gradients of the gate pre-activations
-        d_sig = gates * (1 - gates)  # σ' for i, f, o (the g block is fixed below)
-        d_sig[..., 2 * H:3 * H] = 1 - gates[..., 2 * H:3 * H] ** 2  # tanh' for g
+        i, f, g, o = gates.chunk(4, dim=-1)  # each (T, B, H)
+        # da_t = [dc_t, dc_t, dc_t, dh_t] ⊙ local_t, the local factors for all steps at once
+        local = gates.new_empty(T, B, 4, H)
+        torch.mul(g, i * (1 - i), out=local[:, :, 0])
+        torch.mul(cs[:-1], f * (1 - f), out=local[:, :, 1])
+        torch.mul(i, 1 - g * g, out=local[:, :, 2])
+        torch.mul(tcs, o * (1 - o), out=local[:, :, 3])
+        o_dtanh = o * (1 - tcs * tcs)  # (T, B, H): ∂h_t/∂c_t
+        da = torch.empty_like(gates)  # (T, B, 4H): gradients of the pre-activations
+        da4 = da.view(T, B, 4, H)
+        local_c, local_o = local[:, :, :3].unbind(0), local[:, :, 3].unbind(0)
+        da_c, da_o, da_t = da4[:, :, :3].unbind(0), da4[:, :, 3].unbind(0), da.unbind(0)
+        f_t, o_dtanh_t = f.unbind(0), o_dtanh.unbind(0)
+        d_hs_t = None if d_hs is None else d_hs.unbind(0)
+        dh = torch.zeros_like(h0) if d_hT is None else d_hT
+        dc = torch.zeros_like(h0) if d_cT is None else d_cT
+        if d_hs_t is not None:
+            dh = dh + d_hs_t[T - 1]
         for t in range(T - 1, -1, -1):
-            if d_hs is not None:
-                dh = dh + d_hs[t]
-            i, f, g, o = gates[t].chunk(4, dim=-1)
-            tc = tcs[t]
-            dc = torch.addcmul(dc, dh * o, 1 - tc * tc)
-            torch.mul(torch.cat([dc * g, dc * cs[t], dc * i, dh * tc], dim=-1), d_sig[t], out=da[t])
-            dc = dc * f
-            dh = da[t] @ W_hh  # (B, H): the recurrent gradient
+            dc = torch.addcmul(dc, dh, o_dtanh_t[t])  # (B, H)
+            torch.mul(local_c[t], dc.unsqueeze(1), out=da_c[t])  # (B, 3, H): i, f, g
+            torch.mul(local_o[t], dh, out=da_o[t])  # (B, H): o
+            dc = dc * f_t[t]  # into c_{t-1}
+            if t > 0 and d_hs_t is not None:
+                dh = torch.addmm(d_hs_t[t - 1], da_t[t], W_hh)  # (B, H): direct + recurrent gradient
+            else:
+                dh = da_t[t] @ W_hh  # (B, H)
         h_prev = torch.cat([h0.unsqueeze(0), hs[:-1]])  # (T, B, H)
         dW_hh = da.reshape(-1, 4 * H).t() @ h_prev.reshape(-1, H)  # (4H, H)
         return da, dh, dc, dW_hh
@@ -129,7 +164,17 @@ class _GRUSequence(torch.autograd.Function):
 
 
 class _Recurrent(nn.Module):
-    gates = 1
+    """Shared machinery of the three layers: parameters, state handling, layer stacking.
+
+    Args:
+        input_size: ``D``; hidden_size: ``H``; num_layers: ``L`` stacked layers, layer ``l > 0``
+            reading layer ``l - 1``'s outputs.
+        bias: whether to have ``bias_ih_l*`` and ``bias_hh_l*``.
+        batch_first: take and return ``(B, T, ·)`` instead of ``(T, B, ·)``.
+        dropout: probability of zeroing each output of every layer but the last, in training mode only.
+    """
+
+    gates = 1  # G: weight blocks per layer (1 RNN, 4 LSTM, 3 GRU)
     torch_class: type[nn.Module] = nn.RNN
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
@@ -196,6 +241,18 @@ class _Recurrent(nn.Module):
         raise NotImplementedError
 
     def forward(self, x: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
+        """Run all layers over ``x``, as the matching ``torch.nn`` module does.
+
+        Args:
+            x: ``(T, B, D)``, or ``(B, T, D)`` when ``batch_first``.
+            state: ``h0 (L, B, H)`` — for the LSTM a pair ``(h0, c0)`` — or ``None`` for zeros;
+                ``L = num_layers`` (``batch_first`` does not apply to it, as in torch).
+
+        Returns:
+            ``(output, h_n)`` — for the LSTM ``(output, (h_n, c_n))`` — with ``output (T, B, H)``
+            (``(B, T, H)`` when ``batch_first``) the top layer's state at every step and
+            ``h_n, c_n (L, B, H)`` every layer's last state.
+        """
         if not isinstance(x, torch.Tensor) or x.dim() != 3 or x.shape[-1] != self.input_size:
             layout = "(B, T, D)" if self.batch_first else "(T, B, D)"
             raise ValueError(f"x must have shape {layout} with D={self.input_size}, got {describe(x)}")
@@ -218,7 +275,9 @@ class _Recurrent(nn.Module):
 
     def _check_h(self, name: str, h: torch.Tensor, x: torch.Tensor) -> None:
         want = (self.num_layers, x.shape[1], self.hidden_size)
-        if not isinstance(h, torch.Tensor) or tuple(h.shape) != want:
+        if not isinstance(h, torch.Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor of shape {want}, got {describe(h)}")
+        if tuple(h.shape) != want:
             raise ValueError(f"{name} must have shape {want}, got {describe(h)}")
 
 
@@ -230,9 +289,7 @@ class RNN(_Recurrent):
 
     def _run_layer(self, layer, x, h):
         W_ih, W_hh, b_ih, b_hh = self._weights(layer)
-        xw = x @ W_ih.T  # (T, B, H)
-        if b_ih is not None:
-            xw = xw + (b_ih + b_hh)
+        xw = _input_projection(x, W_ih, None if b_ih is None else b_ih + b_hh)  # (T, B, H)
         W_hh_T, hs = W_hh.T, []
         for t in range(x.shape[0]):
             h = torch.tanh(torch.addmm(xw[t], h, W_hh_T))  # (B, H)
@@ -257,9 +314,7 @@ class LSTM(_Recurrent):
 
     def _run_layer(self, layer, x, state):
         W_ih, W_hh, b_ih, b_hh = self._weights(layer)
-        xw = x @ W_ih.T  # (T, B, 4H): the input projection of every step at once
-        if b_ih is not None:
-            xw = xw + (b_ih + b_hh)
+        xw = _input_projection(x, W_ih, None if b_ih is None else b_ih + b_hh)  # (T, B, 4H)
         hs, h, c = _LSTMSequence.apply(xw, state[0], state[1], W_hh)  # (T, B, H)
         return hs, (h, c)
 
@@ -275,9 +330,7 @@ class GRU(_Recurrent):
 
     def _run_layer(self, layer, x, h):
         W_ih, W_hh, b_ih, b_hh = self._weights(layer)
-        xw = x @ W_ih.T  # (T, B, 3H): the input projection of every step at once
-        if b_ih is not None:
-            xw = xw + b_ih
+        xw = _input_projection(x, W_ih, b_ih)  # (T, B, 3H); b_hh stays inside: r multiplies it
         if b_hh is None:
             b_hh = W_hh.new_zeros(W_hh.shape[0])
         return _GRUSequence.apply(xw, h, W_hh, b_hh)  # (T, B, H), (B, H)

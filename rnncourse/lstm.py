@@ -17,8 +17,12 @@ modifies its inputs.
 """
 from __future__ import annotations
 
+import math
+import numbers
+
 import torch
 
+from rnncourse._checks import describe
 from rnncourse._torchchecks import check_tensor
 
 LSTMState = tuple[torch.Tensor, torch.Tensor]
@@ -95,9 +99,13 @@ def peephole_lstm_step(x_t: torch.Tensor, h_prev: torch.Tensor, c_prev: torch.Te
         o_t = σ(W_io x_t + W_ho h_{t-1} + p_o ⊙ c_{t-1} + b_o)
         c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t,   h_t = o_t ⊙ tanh(c_t)
 
+    All three peepholes read ``c_{t-1}``, as the course's contract fixes. Gers
+    et al. let the output gate look at the *new* cell, ``p_o ⊙ c_t``, which is
+    computed before ``o_t``; that variant is a different function.
+
     Args:
         x_t: ``(B, D)``; h_prev, c_prev: ``(B, H)``; W_ih: ``(4H, D)``; W_hh: ``(4H, H)``;
-        b: ``(4H,)`` a single bias; p_i, p_f, p_o: ``(H,)``.
+        b: ``(4H,)`` a single bias (gate order i, f, g, o); p_i, p_f, p_o: ``(H,)``.
 
     Returns:
         ``(h_t, c_t)``, each ``(B, H)``.
@@ -109,10 +117,10 @@ def peephole_lstm_step(x_t: torch.Tensor, h_prev: torch.Tensor, c_prev: torch.Te
     _check_lstm(x_t.shape[1], H, W_ih, W_hh, ("b", b))
     for name, p in (("p_i", p_i), ("p_f", p_f), ("p_o", p_o)):
         check_tensor(name, p, (H,))
-    gi, gf, gg, go = (x_t @ W_ih.T + h_prev @ W_hh.T + b).chunk(4, dim=-1)  # each (B, H)
+    gi, gf, gg, go = (x_t @ W_ih.T + h_prev @ W_hh.T + b).chunk(4, dim=-1)  # (B, 4H) -> 4 × (B, H)
     i = torch.sigmoid(gi + p_i * c_prev)
     f = torch.sigmoid(gf + p_f * c_prev)
-    o = torch.sigmoid(go + p_o * c_prev)
+    o = torch.sigmoid(go + p_o * c_prev)  # c_{t-1}, not c_t: see above
     c = f * c_prev + i * torch.tanh(gg)
     return o * torch.tanh(c), c
 
@@ -126,9 +134,16 @@ def init_forget_bias(b_ih: torch.Tensor, b_hh: torch.Tensor, value: float) -> tu
     default (Gers et al., 2000; Jozefowicz et al., 2015).
 
     Args:
-        b_ih, b_hh: ``(4H,)`` biases in the order i, f, g, o.
-        value: the forget-gate bias.
+        b_ih, b_hh: ``(4H,)`` biases in the order i, f, g, o (``torch.nn.LSTM``'s ``bias_ih_l0``, ``bias_hh_l0``).
+        value: the forget-gate bias, a finite real number.
+
+    Returns:
+        ``(b_ih, b_hh)``, new plain tensors (not parameters, no autograd history), same dtype and device.
     """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"value must be a real number, got {describe(value)}")
+    if not math.isfinite(value):
+        raise ValueError(f"value must be finite, got {value!r}")
     check_tensor("b_ih", b_ih, (None,))
     if b_ih.shape[0] % 4:
         raise ValueError(f"b_ih must have length 4H, got {tuple(b_ih.shape)}")

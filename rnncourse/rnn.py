@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rnncourse._checks import check_ndim, check_shape, describe
+from rnncourse._checks import check_ndim, check_positive_int, check_shape, describe
 
 
 def _check_rnn_weights(x_dim: int, h_dim: int, W_ih: np.ndarray, W_hh: np.ndarray, b: np.ndarray) -> None:
@@ -78,9 +78,17 @@ def softmax(z: np.ndarray) -> np.ndarray:
 
     Subtracting ``m = max_j z_j`` changes nothing mathematically and keeps
     ``exp`` from overflowing for large logits (e.g. ±1000).
+
+    Args:
+        z: ``(..., V)`` logits.
+
+    Returns:
+        ``p`` of the same shape, non-negative, summing to 1 over the last axis.
     """
-    if not hasattr(z, "shape") or np.ndim(z) < 1:
-        raise ValueError(f"z must be an array with at least one axis, got {describe(z)}")
+    if not hasattr(z, "shape"):
+        raise TypeError(f"z must be an array, got {describe(z)}")
+    if np.ndim(z) < 1:
+        raise ValueError(f"z must have at least one axis, got {describe(z)}")
     shifted = z - np.max(z, axis=-1, keepdims=True)
     e = np.exp(shifted)
     return e / np.sum(e, axis=-1, keepdims=True)
@@ -102,15 +110,19 @@ def cross_entropy(logits: np.ndarray, targets: np.ndarray) -> float:
     Returns:
         ``-(1/N) Σ_n log softmax(logits_n)[targets_n]`` over all ``N`` positions, a float.
     """
-    if not hasattr(logits, "shape") or np.ndim(logits) < 1:
-        raise ValueError(f"logits must be an array of shape (..., V), got {describe(logits)}")
+    if not hasattr(logits, "shape"):
+        raise TypeError(f"logits must be an array of shape (..., V), got {describe(logits)}")
+    if np.ndim(logits) < 1 or logits.shape[-1] < 1:
+        raise ValueError(f"logits must have shape (..., V) with V >= 1, got {describe(logits)}")
     targets = np.asarray(targets)
     if targets.shape != logits.shape[:-1]:
         raise ValueError(f"targets must have shape {logits.shape[:-1]} to match logits, got {describe(targets)}")
     if not np.issubdtype(targets.dtype, np.integer):
         raise TypeError(f"targets must hold integers, got {describe(targets)}")
+    if targets.size == 0:
+        raise ValueError(f"targets must hold at least one position, got {describe(targets)}")
     V = logits.shape[-1]
-    if targets.size and (targets.min() < 0 or targets.max() >= V):
+    if targets.min() < 0 or targets.max() >= V:
         raise ValueError(f"targets must lie in [0, {V}), got values from {targets.min()} to {targets.max()}")
     logp = log_softmax(logits)  # (..., V)
     picked = np.take_along_axis(logp, targets[..., None], axis=-1)[..., 0]  # (...)
@@ -118,7 +130,16 @@ def cross_entropy(logits: np.ndarray, targets: np.ndarray) -> float:
 
 
 def one_hot(ids: np.ndarray, V: int) -> np.ndarray:
-    """One-hot float64 vectors: ``ids (...)`` integers in ``[0, V)`` → ``(..., V)``."""
+    """One-hot float64 vectors, ``out[..., v] = 1`` where ``v = ids[...]`` and 0 elsewhere.
+
+    Args:
+        ids: ``(...)`` integers in ``[0, V)``.
+        V: the number of classes, ``>= 1``.
+
+    Returns:
+        ``(..., V)`` float64 array; ``one_hot(ids, V) @ E`` equals ``E[ids]``.
+    """
+    check_positive_int("V", V)
     ids = np.asarray(ids)
     if not np.issubdtype(ids.dtype, np.integer):
         raise TypeError(f"ids must hold integers, got {describe(ids)}")

@@ -1,120 +1,346 @@
-"""Plots for the chapters: training curves, gradient norms, distributions and hidden-unit views.
+"""Plots for the chapters: training curves, gradient norms, next-token distributions, hidden units.
 
-Every function draws with matplotlib and returns its ``Figure`` (or HTML
-text); none calls ``plt.show()``, so the caller decides where it goes.
+Every plotting function draws with matplotlib and returns its ``Figure``; the
+ones that take ``ax`` draw into that ``Axes`` instead of a new figure. None of
+them calls ``plt.show()``: the caller decides where the figure goes (a notebook
+shows it, the static website stores the picture). :func:`hidden_unit_html`
+returns HTML text.
+
+Arrays may be lists, numpy arrays or torch tensors (on any device).
 """
 from __future__ import annotations
 
 import html
 import math
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
+from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
+
+ArrayLike = Any  # list of numbers, numpy array or torch tensor
 
 
-def plot_loss_curves(history: Mapping, title: str = "training") -> Figure:
-    """Training and validation loss (nats/char) and validation perplexity against the step.
+def _to_numpy(name: str, values: ArrayLike, ndim: int = 1) -> np.ndarray:
+    """``values`` as a float64 numpy array with ``ndim`` axes; ``ValueError`` names ``name`` otherwise."""
+    if hasattr(values, "detach"):  # a torch tensor, possibly on a GPU or requiring grad
+        values = values.detach().cpu().double().numpy()
+    try:
+        arr = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be an array of numbers, got {type(values).__name__}") from None
+    if arr.ndim != ndim:
+        raise ValueError(f"{name} must have {ndim} dimension(s), got shape {arr.shape}")
+    return arr
 
-    ``history`` is the dict returned by :func:`rnncourse.train.train` (lists
-    ``step``, ``train_loss``, ``val_step``, ``val_loss``).
+
+def _optional(history: Mapping[str, Any], key: str) -> Any:
+    """``history[key]``, or an empty list when it is missing or ``None``."""
+    value = history.get(key)
+    return [] if value is None else value
+
+
+def _figure_and_axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Axes]:
+    if ax is not None:
+        return ax.figure, ax
+    fig, ax = plt.subplots(figsize=figsize)
+    return fig, ax
+
+
+def _smooth(values: np.ndarray, window: int) -> np.ndarray:
+    """Trailing moving average over ``window`` points (fewer at the start)."""
+    if window <= 1 or values.size == 0:
+        return values
+    csum = np.cumsum(np.insert(values, 0, 0.0))
+    idx = np.arange(1, values.size + 1)
+    lo = np.maximum(idx - window, 0)
+    return (csum[idx] - csum[lo]) / (idx - lo)
+
+
+# ----------------------------------------------------------------------------- training curves
+
+def plot_loss_curves(history: Mapping[str, Sequence[float]], title: str = "training",
+                     smooth: int = 20) -> Figure:
+    """Loss (nats/char) and perplexity ``exp(loss)`` against the optimisation step, in two panels.
+
+    Left: the per-batch training loss (faint), its moving average over
+    ``smooth`` batches, and the validation loss (dots). Right: the same
+    curves as perplexities, on a log scale.
+
+    Args:
+        history: the dict of :func:`rnncourse.train.train`, with equal-length lists
+            ``step`` and ``train_loss`` (``N`` entries) and ``val_step`` and
+            ``val_loss`` (``M`` entries, possibly empty or missing).
+        title: prefix of the panel titles.
+        smooth: window of the moving average of the training loss (``1``: none).
+
+    Returns:
+        The figure.
     """
+    step = _to_numpy("history['step']", history["step"])
+    train = _to_numpy("history['train_loss']", history["train_loss"])
+    if step.shape != train.shape:
+        raise ValueError(f"history['step'] and history['train_loss'] must have the same length, "
+                         f"got {step.size} and {train.size}")
+    val_step = _to_numpy("history['val_step']", _optional(history, "val_step"))
+    val = _to_numpy("history['val_loss']", _optional(history, "val_loss"))
+    if val_step.shape != val.shape:
+        raise ValueError(f"history['val_step'] and history['val_loss'] must have the same length, "
+                         f"got {val_step.size} and {val.size}")
+    trend = _smooth(train, smooth)
     fig, (ax_loss, ax_ppl) = plt.subplots(1, 2, figsize=(11, 3.5))
-    ax_loss.plot(history["step"], history["train_loss"], lw=0.8, alpha=0.7, label="train (per batch)")
-    if history.get("val_step"):
-        ax_loss.plot(history["val_step"], history["val_loss"], "o-", label="validation")
-        ax_ppl.plot(history["val_step"], [math.exp(v) for v in history["val_loss"]], "o-", color="tab:orange")
-    ax_loss.set_xlabel("step")
+    for ax, f in ((ax_loss, lambda v: v), (ax_ppl, np.exp)):
+        ax.plot(step, f(train), lw=0.6, alpha=0.3, color="tab:blue", label="train (per batch)")
+        if smooth > 1:
+            ax.plot(step, f(trend), lw=1.5, color="tab:blue", label=f"train (mean of {smooth})")
+        if val.size:
+            ax.plot(val_step, f(val), "o-", color="tab:orange", label="validation")
+        ax.set_xlabel("step")
+        ax.legend()
     ax_loss.set_ylabel("loss (nats/char)")
     ax_loss.set_title(f"{title}: loss")
-    ax_loss.legend()
-    ax_ppl.set_xlabel("step")
+    ax_ppl.set_yscale("log")
+    ax_ppl.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    ax_ppl.yaxis.set_major_formatter(FormatStrFormatter("%g"))
+    ax_ppl.yaxis.set_minor_formatter(NullFormatter())
     ax_ppl.set_ylabel("perplexity")
-    ax_ppl.set_title(f"{title}: validation perplexity")
+    title_ppl = f"{title}: perplexity"
+    if val.size:
+        title_ppl += f" (best validation {math.exp(float(val.min())):.2f})"
+    ax_ppl.set_title(title_ppl)
     fig.tight_layout()
     return fig
 
 
-def plot_grad_norm(history: Mapping, clip: float | None = None) -> Figure:
-    """The global gradient norm at every step (log scale), with the clipping threshold if given."""
-    fig, ax = plt.subplots(figsize=(7, 3))
-    ax.semilogy(history["step"], history["grad_norm"], lw=0.8)
-    if clip:
+def plot_grad_norm(history: Mapping[str, Sequence[float]], clip: float | None = None,
+                   ax: Axes | None = None) -> Figure:
+    """The global gradient norm (before clipping) at every step, on a log scale.
+
+    Args:
+        history: a dict with equal-length lists ``step`` and ``grad_norm``.
+        clip: the clipping threshold, drawn as a dashed line when given.
+        ax: axes to draw into; a new figure when ``None``.
+
+    Returns:
+        The figure.
+    """
+    step = _to_numpy("history['step']", history["step"])
+    norms = _to_numpy("history['grad_norm']", history["grad_norm"])
+    if step.shape != norms.shape:
+        raise ValueError(f"history['step'] and history['grad_norm'] must have the same length, "
+                         f"got {step.size} and {norms.size}")
+    fig, ax = _figure_and_axes(ax, (7, 3))
+    ax.semilogy(step, norms, lw=0.8, label="gradient norm")
+    if clip is not None:
         ax.axhline(clip, ls="--", color="gray", label=f"clipping threshold {clip:g}")
-        ax.legend()
+        clipped = float(np.mean(norms > clip)) if norms.size else 0.0
+        ax.set_title(f"global gradient norm before clipping ({100 * clipped:.0f}% of steps clipped)")
+    else:
+        ax.set_title("global gradient norm before clipping")
     ax.set_xlabel("step")
     ax.set_ylabel("gradient norm")
-    ax.set_title("global gradient norm before clipping")
-    fig.tight_layout()
-    return fig
-
-
-def plot_gradient_vs_lag(norms_by_label: Mapping[str, Sequence[float]]) -> Figure:
-    """``||∂h_T/∂h_{T-k}||`` against the lag ``k`` on a log scale, one line per label."""
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for label, norms in norms_by_label.items():
-        ax.semilogy(np.arange(1, len(norms) + 1), norms, label=label)
-    ax.set_xlabel("time lag k")
-    ax.set_ylabel(r"$\|\partial h_T / \partial h_{T-k}\|_2$")
     ax.legend()
     fig.tight_layout()
     return fig
 
 
-def plot_distribution(probs: Sequence[float], labels: Sequence[str], title: str = "", top: int = 15,
-                      ax: plt.Axes | None = None) -> Figure:
-    """Bar chart of the ``top`` most probable entries of a next-token distribution."""
-    probs = np.asarray(probs, dtype=float)
-    order = np.argsort(-probs)[:top]
-    fig = ax.figure if ax is not None else plt.figure(figsize=(7, 2.8))
-    ax = ax if ax is not None else fig.add_subplot()
-    ax.bar(range(len(order)), probs[order])
-    ax.set_xticks(range(len(order)), [labels[i] for i in order])
-    ax.set_ylim(0, 1)
-    ax.set_ylabel("probability")
+def plot_gradient_vs_lag(norms_by_label: Mapping[str, ArrayLike], ax: Axes | None = None,
+                         title: str = "how far back does the gradient reach?") -> Figure:
+    """``||∂h_T/∂h_{T-k}||_2`` against the time lag ``k`` on a log scale, one line per label.
+
+    Typical use: one line per spectral radius of ``W_hh``
+    (``{"ρ = 0.9": norms, "ρ = 1.1": norms, ...}``); a straight line on this
+    plot is an exponential decay or growth.
+
+    Args:
+        norms_by_label: label → array ``(K,)`` with ``norms[k-1]`` the norm at lag ``k``
+            (as returned by :func:`rnncourse.clipping.jacobian_norms`); lengths may differ.
+        ax: axes to draw into; a new figure when ``None``.
+        title: the axes title.
+
+    Returns:
+        The figure.
+    """
+    if not norms_by_label:
+        raise ValueError("norms_by_label must contain at least one label, got an empty mapping")
+    fig, ax = _figure_and_axes(ax, (7, 4))
+    for label, norms in norms_by_label.items():
+        arr = _to_numpy(f"norms_by_label[{label!r}]", norms)
+        arr = np.where(arr > 0, arr, np.nan)  # a zero norm has no place on a log scale
+        ax.semilogy(np.arange(1, arr.size + 1), arr, marker=".", label=str(label))
+    ax.set_xlabel("time lag k")
+    ax.set_ylabel(r"$\|\partial h_T / \partial h_{T-k}\|_2$")
     ax.set_title(title)
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
     return fig
 
 
-def _colour(a: float) -> str:
-    """Activation in [-1, 1] → CSS colour: blue for negative, red for positive, white at 0."""
-    a = max(-1.0, min(1.0, float(a)))
-    strength = int(255 * (1 - abs(a)))
-    return f"rgb(255,{strength},{strength})" if a > 0 else f"rgb({strength},{strength},255)"
+# ----------------------------------------------------------------------------- distributions
+
+def _token_label(token: str) -> str:
+    """A visible tick label for a token: ``'\\n'`` for a newline, ``'␣'`` for a space."""
+    if token == " ":
+        return "␣"
+    if len(token) == 1 and not token.isprintable():
+        return repr(token)[1:-1]
+    return token
 
 
-def hidden_unit_html(text: str, activations: Sequence[float]) -> str:
-    """HTML in which every character of ``text`` is shaded by one hidden unit's activation (-1 blue … +1 red)."""
-    if len(text) != len(activations):
-        raise ValueError(f"activations must have one value per character ({len(text)}), got {len(activations)}")
+def plot_distribution(probs: ArrayLike, vocab_labels: Sequence[str], title: str = "", top: int = 15,
+                      ax: Axes | None = None, order: Sequence[int] | None = None) -> Figure:
+    """Bar chart of the ``top`` most probable entries of a next-token distribution.
+
+    Args:
+        probs: ``(V,)`` probabilities (e.g. ``temperature_softmax(...)`` or
+            ``softmax(top_p_filter(...))``).
+        vocab_labels: ``V`` token strings (``vocab.tokens``); newlines and spaces are shown visibly.
+        title: the axes title.
+        top: how many bars.
+        ax: axes to draw into; a new figure when ``None``.
+        order: token ids to show, in this order, instead of the ``top`` most
+            probable ones (to compare several distributions on the same bars).
+
+    Returns:
+        The figure.
+    """
+    p = _to_numpy("probs", probs)
+    if len(vocab_labels) != p.size:
+        raise ValueError(f"vocab_labels must have one label per probability ({p.size}), got {len(vocab_labels)}")
+    if order is None:
+        order = np.argsort(-p, kind="stable")[:top]
+    order = [int(i) for i in order]
+    fig, ax = _figure_and_axes(ax, (7, 2.8))
+    ax.bar(range(len(order)), p[order], color="tab:blue")
+    ax.set_xticks(range(len(order)), [_token_label(vocab_labels[i]) for i in order], fontsize=9)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("probability")
+    kept = int(np.sum(p > 0))
+    ax.set_title(title or f"{kept} of {p.size} tokens have probability > 0")
+    return fig
+
+
+def compare_distributions(dists: Mapping[str, ArrayLike], vocab_labels: Sequence[str], top: int = 12) -> Figure:
+    """Side-by-side bar charts of several next-token distributions over the same tokens.
+
+    The bars show the ``top`` most probable tokens of the *first* distribution,
+    in the same order in every panel, so the effect of a temperature, top-k or
+    top-p filter is easy to see.
+
+    Args:
+        dists: title → ``(V,)`` probabilities, e.g. ``{"T = 1": p, "top-k, k = 3": q}``.
+        vocab_labels: ``V`` token strings.
+        top: how many bars per panel.
+
+    Returns:
+        The figure.
+    """
+    if not dists:
+        raise ValueError("dists must contain at least one distribution, got an empty mapping")
+    first = _to_numpy("the first distribution", next(iter(dists.values())))
+    order = np.argsort(-first, kind="stable")[:top]
+    fig, axes = plt.subplots(1, len(dists), figsize=(4.3 * len(dists), 2.8), sharey=True, squeeze=False)
+    for ax, (name, probs) in zip(axes[0], dists.items()):
+        plot_distribution(probs, vocab_labels, title=name, ax=ax, order=order)
+    for ax in axes[0][1:]:
+        ax.set_ylabel("")
+    fig.tight_layout()
+    return fig
+
+
+# ----------------------------------------------------------------------------- hidden units
+
+def _check_activations(text: str, activations: ArrayLike) -> np.ndarray:
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a str, got {type(text).__name__}")
+    acts = _to_numpy("activations", activations)
+    if acts.size != len(text):
+        raise ValueError(f"activations must have one value per character of text ({len(text)}), "
+                         f"got {acts.size}")
+    if not np.isfinite(acts).all():
+        raise ValueError("activations must be finite, got NaN or infinity")
+    return np.clip(acts, -1.0, 1.0)
+
+
+def _css_colour(a: float) -> str:
+    """Activation in [-1, 1] → CSS colour: red for positive, blue for negative, white at 0."""
+    fade = int(round(255 * (1.0 - abs(a))))  # 0 at |a| = 1 (full colour), 255 at a = 0 (white)
+    return f"rgb(255,{fade},{fade})" if a > 0 else f"rgb({fade},{fade},255)"
+
+
+def hidden_unit_html(text: str, activations: ArrayLike) -> str:
+    """HTML in which each character of ``text`` is shaded by one hidden unit's activation.
+
+    In the style of Karpathy's "The Unreasonable Effectiveness of Recurrent
+    Neural Networks": red for positive, blue for negative, white at 0, full
+    colour at ±1 (values are clipped to [-1, 1]). Characters are HTML-escaped;
+    a newline shows as ``↵`` and breaks the line. Hovering over a character
+    shows its activation.
+
+    Args:
+        text: ``T`` characters.
+        activations: ``(T,)`` activation of the unit after reading each character
+            (e.g. ``tanh``-bounded ``h_t[unit]``).
+
+    Returns:
+        An HTML ``<div>``; in a notebook, ``IPython.display.HTML(...)`` shows it.
+    """
+    acts = _check_activations(text, activations)
     spans = []
-    for ch, a in zip(text, activations):
-        shown = "&#8629;<br>" if ch == "\n" else html.escape(ch).replace(" ", "&nbsp;")
-        spans.append(f'<span style="background:{_colour(a)}">{shown}</span>')
-    return '<div style="font-family:monospace;line-height:1.5">' + "".join(spans) + "</div>"
+    for ch, a in zip(text, acts):
+        shown = "↵\n" if ch == "\n" else html.escape(ch)
+        spans.append(f'<span style="background-color:{_css_colour(float(a))}" title="{a:+.3f}">{shown}</span>')
+    return ('<div style="font-family:monospace;white-space:pre-wrap;line-height:1.6;color:black">'
+            + "".join(spans) + "</div>")
 
 
-def plot_hidden_unit(text: str, activations: Sequence[float], ax: plt.Axes | None = None,
-                     width: int = 80) -> Figure:
-    """A static picture of :func:`hidden_unit_html`: characters on a grid, shaded by the activation."""
-    if len(text) != len(activations):
-        raise ValueError(f"activations must have one value per character ({len(text)}), got {len(activations)}")
-    rows, row, col = [], 0, 0
-    for ch, a in zip(text, activations):
-        rows.append((row, col, ch, float(a)))
+def plot_hidden_unit(text: str, activations: ArrayLike, ax: Axes | None = None, width: int = 80,
+                     title: str | None = None) -> Figure:
+    """A static picture of :func:`hidden_unit_html`: characters on a grid, shaded by the activation.
+
+    Lines break at newlines (shown as ``↵``) and after ``width`` characters.
+    The colour map is ``bwr`` from -1 (blue) to +1 (red), with a colour bar.
+
+    Args:
+        text: ``T`` characters.
+        activations: ``(T,)`` activation of one hidden unit after each character.
+        ax: axes to draw into; a new figure when ``None``.
+        width: characters per line.
+        title: the axes title.
+
+    Returns:
+        The figure.
+    """
+    acts = _check_activations(text, activations)
+    if isinstance(width, bool) or not isinstance(width, int) or width < 1:
+        raise ValueError(f"width must be an int >= 1, got {width!r}")
+    cells = []  # (row, column, character, activation)
+    row = col = 0
+    for ch, a in zip(text, acts):
+        cells.append((row, col, ch, float(a)))
         col += 1
         if ch == "\n" or col >= width:
             row, col = row + 1, 0
-    n_rows = row + 1
-    fig = ax.figure if ax is not None else plt.figure(figsize=(width * 0.14, n_rows * 0.3 + 0.4))
-    ax = ax if ax is not None else fig.add_axes([0, 0, 1, 1])
-    cmap = plt.get_cmap("bwr")
-    for r, c, ch, a in rows:
-        ax.add_patch(plt.Rectangle((c, -r - 1), 1, 1, color=cmap((max(-1, min(1, a)) + 1) / 2)))
-        ax.text(c + 0.5, -r - 0.5, "↵" if ch == "\n" else ch, ha="center", va="center",
-                fontsize=8, family="monospace")
-    ax.set_xlim(0, width)
-    ax.set_ylim(-n_rows, 0)
-    ax.axis("off")
+    n_rows = max(row + (col > 0), 1)
+    grid = np.full((n_rows, width), np.nan)  # (rows, width); NaN = no character (drawn blank)
+    for r, c, _, a in cells:
+        grid[r, c] = a
+    fig, ax = _figure_and_axes(ax, (min(0.14 * width, 16) + 1.0, 0.28 * n_rows + 0.6))
+    cmap = plt.get_cmap("bwr").with_extremes(bad="white")
+    image = ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, norm=Normalize(-1.0, 1.0),
+                      aspect="auto", interpolation="nearest", extent=(0, width, n_rows, 0))
+    for r, c, ch, _ in cells:
+        shown = "↵" if ch == "\n" else ch
+        if shown.strip():
+            ax.text(c + 0.5, r + 0.5, shown, ha="center", va="center", fontsize=8,
+                    family="monospace", parse_math=False)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title)
+    fig.colorbar(image, ax=ax, fraction=0.02, pad=0.01, label="activation")
     return fig

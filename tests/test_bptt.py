@@ -91,3 +91,51 @@ def test_numerical_gradient_agrees_and_restores_exactly():
 def test_relative_error():
     assert relative_error(np.array([1.0]), np.array([1.0])) == 0.0
     assert relative_error(np.array([1.0, 0.0]), np.array([3.0, 0.0])) == pytest.approx(0.5)
+
+
+def test_numerical_gradient_restores_values_that_add_then_subtract_would_not():
+    eps = 1e-5
+    x = np.array([0.1, 1.0 / 3.0, 0.7, 1e-9, -2.3])
+    assert np.any((x + eps) - eps != x)  # so a "+eps then -eps" restore would be caught
+    x0 = x.copy()
+    grad = numerical_gradient(lambda: float(np.sum(np.sin(x))), x, eps)
+    np.testing.assert_array_equal(x, x0)
+    assert grad.dtype == np.float64 and grad.shape == x.shape
+    np.testing.assert_allclose(grad, np.cos(x0), atol=1e-9)
+
+
+def test_numerical_gradient_argument_errors():
+    with pytest.raises(TypeError, match="x must hold floats"):
+        numerical_gradient(lambda: 0.0, np.arange(3))
+    with pytest.raises(ValueError, match="eps must be a finite number > 0, got 0"):
+        numerical_gradient(lambda: 0.0, np.zeros(2), eps=0)
+    with pytest.raises(TypeError, match="f must be a callable"):
+        numerical_gradient(1.0, np.zeros(2))
+
+
+def test_backward_leaves_inputs_unchanged_and_names_bad_arguments():
+    x, h0, W_ih, W_hh, b, dhs = problem(T=5)
+    hs = rnn_forward(x, h0, W_ih, W_hh, b)
+    args = [dhs, x, h0, hs, W_ih, W_hh]
+    before = [a.copy() for a in args]
+    truncated_rnn_backward(*args, 2)
+    rnn_step_backward(dhs[0], x[0], h0, hs[0], W_ih, W_hh)
+    for a, a0 in zip(args, before):
+        np.testing.assert_array_equal(a, a0)
+    with pytest.raises(ValueError, match=r"dhs must have shape \(5, 3, 4\), got ndarray of shape \(4, 3, 4\)"):
+        rnn_backward(dhs[:4], x, h0, hs, W_ih, W_hh)
+    with pytest.raises(ValueError, match=r"dh_t must have shape \(3, 4\)"):
+        rnn_step_backward(dhs[0, :2], x[0], h0, hs[0], W_ih, W_hh)
+    with pytest.raises(TypeError, match="x must be an array or tensor, got 'oops'"):
+        rnn_backward(dhs, "oops", h0, hs, W_ih, W_hh)
+    with pytest.raises(TypeError, match="k must be an int, got 2.0"):
+        truncated_rnn_backward(dhs, x, h0, hs, W_ih, W_hh, 2.0)
+
+
+def test_truncated_dh0_comes_from_the_first_chunk_only():
+    x, h0, W_ih, W_hh, b, dhs = problem(T=6)
+    hs = rnn_forward(x, h0, W_ih, W_hh, b)
+    dhs_late = dhs.copy()
+    dhs_late[:3] = 0.0  # loss only after the first chunk of 3 steps
+    assert np.all(truncated_rnn_backward(dhs_late, x, h0, hs, W_ih, W_hh, 3)[1] == 0.0)
+    assert np.abs(rnn_backward(dhs_late, x, h0, hs, W_ih, W_hh)[1]).max() > 1e-6

@@ -92,3 +92,43 @@ def test_orthogonal_init():
     assert abs(mean_diag) < 0.05
     with pytest.raises(TypeError, match="rng must be a numpy.random.Generator"):
         orthogonal_init(3, 0)
+
+
+def test_clip_grad_norm_keeps_dtype_and_rejects_integers():
+    gs = [np.full(4, 3.0, dtype=np.float32)]
+    clipped, total = clip_grad_norm(gs, 1.0)
+    assert clipped[0].dtype == np.float32 and total == pytest.approx(6.0)
+    np.testing.assert_allclose(np.linalg.norm(clipped[0]), 1.0, rtol=1e-5)
+    with pytest.raises(TypeError, match=r"grads\[0\] must hold floats"):
+        clip_grad_norm([np.arange(3)], 1.0)
+    with pytest.raises(ValueError, match="max_norm must be a finite number > 0, got 0.0"):
+        clip_grad_norm(grads(), 0.0)
+    small = [np.array([0.3, 0.4])]
+    same, total = clip_grad_norm(small, 1.0)  # below the threshold: values kept, still a new array
+    np.testing.assert_array_equal(same[0], small[0])
+    assert same[0] is not small[0] and total == pytest.approx(0.5)
+
+
+def test_jacobian_functions_leave_inputs_unchanged_and_name_bad_arguments():
+    rng = np.random.default_rng(2)
+    hs, W = np.tanh(rng.standard_normal((4, 3))), rng.standard_normal((3, 3))
+    before = hs.copy(), W.copy()
+    jacobian_norms(hs, W)
+    hidden_jacobian(hs[1], W)
+    np.testing.assert_array_equal(hs, before[0])
+    np.testing.assert_array_equal(W, before[1])
+    with pytest.raises(ValueError, match=r"W_hh must have shape \(3, 3\), got ndarray of shape \(3, 2\)"):
+        hidden_jacobian(hs[1], W[:, :2])
+    with pytest.raises(ValueError, match="h_t must have 1 dimensions"):
+        hidden_jacobian(hs, W)
+    with pytest.raises(ValueError, match="hs must hold at least h_0 and h_1"):
+        jacobian_norms(hs[:1], W)
+    with pytest.raises(TypeError, match="hs must be an array"):
+        jacobian_norms([[0.0, 0.0, 0.0]] * 2, W)
+
+
+def test_orthogonal_init_argument_errors():
+    with pytest.raises(ValueError, match="n must be >= 1, got 0"):
+        orthogonal_init(0, np.random.default_rng(0))
+    with pytest.raises(TypeError, match="n must be an int, got 2.5"):
+        orthogonal_init(2.5, np.random.default_rng(0))

@@ -54,3 +54,42 @@ def test_param_counts_match_torch_modules(D, H):
         assert counts[key] == sum(p.numel() for p in cls(D, H).parameters()), key
     with pytest.raises(ValueError, match="hidden_size must be >= 1, got 0"):
         rnn_param_counts(3, 0)
+
+
+def test_gru_forward_float32_inputs_unchanged_and_step_by_step():
+    torch.manual_seed(3)
+    m = torch.nn.GRU(3, 4)
+    x, h0 = torch.randn(6, 2, 3), torch.randn(2, 4)
+    params = [m.weight_ih_l0, m.weight_hh_l0, m.bias_ih_l0, m.bias_hh_l0]
+    before = [a.detach().clone() for a in [x, h0, *params]]
+    hs, h = gru_forward(x, h0, *params)
+    assert hs.dtype == torch.float32 and hs.shape == (6, 2, 4)
+    torch.testing.assert_close(hs, m(x, h0[None])[0], atol=1e-5, rtol=1e-5)
+    h_step = h0
+    for t in range(6):
+        h_step = gru_step(x[t], h_step, *params)
+    torch.testing.assert_close(h, h_step, atol=1e-6, rtol=0)
+    for a, b in zip([x, h0, *params], before):
+        assert torch.equal(a, b)
+
+
+def test_gru_bad_arguments_name_the_argument():
+    c = torch.nn.GRUCell(3, 4)
+    with pytest.raises(ValueError, match=r"W_hh must have shape \(12, 4\), got Parameter of shape \(12, 3\)"):
+        gru_step(torch.zeros(2, 3), torch.zeros(2, 4), c.weight_ih, torch.nn.Parameter(torch.zeros(12, 3)),
+                 c.bias_ih, c.bias_hh)
+    with pytest.raises(ValueError, match=r"h0 must have shape \(2, \?\)"):
+        gru_forward(torch.zeros(5, 2, 3), torch.zeros(3, 4), c.weight_ih, c.weight_hh, c.bias_ih, c.bias_hh)
+    with pytest.raises(TypeError, match=r"h_prev must be a torch.Tensor, got \[\[0.0, 0.0"):
+        gru_step(torch.zeros(1, 3), [[0.0] * 4], c.weight_ih, c.weight_hh, c.bias_ih, c.bias_hh)
+    with pytest.raises(TypeError, match="input_size must be an int, got 3.0"):
+        rnn_param_counts(3.0, 4)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_gru_functions_run_on_the_inputs_device():
+    m = torch.nn.GRU(3, 4).cuda()
+    x, h0 = torch.randn(5, 2, 3, device="cuda"), torch.zeros(2, 4, device="cuda")
+    hs, _ = gru_forward(x, h0, m.weight_ih_l0, m.weight_hh_l0, m.bias_ih_l0, m.bias_hh_l0)
+    assert hs.device.type == "cuda"
+    torch.testing.assert_close(hs, m(x)[0], atol=1e-5, rtol=1e-5)

@@ -100,3 +100,80 @@ def test_bad_shapes_name_the_argument():
     with pytest.raises(TypeError, match="x_t must be a torch.Tensor, got ndarray"):
         import numpy as np
         lstm_step(np.zeros((2, 3)), torch.zeros(2, 4), torch.zeros(2, 4), c.weight_ih, c.weight_hh, c.bias_ih, c.bias_hh)
+
+
+@pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-12), (torch.float32, 1e-5)])
+def test_lstm_forward_outputs_and_gradients_match_torch_lstm(dtype, tol):
+    torch.manual_seed(4)
+    m = torch.nn.LSTM(3, 4).to(dtype)
+    T, B = 5, 2
+    x = torch.randn(T, B, 3, dtype=dtype, requires_grad=True)
+    h0 = torch.randn(B, 4, dtype=dtype, requires_grad=True)
+    c0 = torch.randn(B, 4, dtype=dtype, requires_grad=True)
+    params = [m.weight_ih_l0, m.weight_hh_l0, m.bias_ih_l0, m.bias_hh_l0]
+    before = [a.detach().clone() for a in [x, h0, c0, *params]]
+    hs, (h, c) = lstm_forward(x, h0, c0, *params)
+    out, (hT, cT) = m(x, (h0[None], c0[None]))
+    assert hs.dtype == dtype and hs.shape == (T, B, 4)
+    torch.testing.assert_close(hs, out, atol=tol, rtol=0)
+    w = torch.randn(T, B, 4, dtype=dtype)  # a loss that weights every step and the final cell
+    ours = torch.autograd.grad((hs * w).sum() + c.square().sum(), [x, h0, c0, *params])
+    ref = torch.autograd.grad((out * w).sum() + cT.square().sum(), [x, h0, c0, *params])
+    for a, b in zip(ours, ref):
+        torch.testing.assert_close(a, b, atol=10 * tol, rtol=0)
+    for a, b in zip([x, h0, c0, *params], before):
+        assert torch.equal(a, b)
+
+
+def test_peephole_float32_and_gradients_reach_the_peepholes():
+    torch.manual_seed(5)
+    B, D, H = 3, 2, 4
+    args = [torch.randn(B, D), torch.randn(B, H), torch.randn(B, H), torch.randn(4 * H, D),
+            torch.randn(4 * H, H), torch.randn(4 * H)] + [torch.randn(H, requires_grad=True) for _ in range(3)]
+    before = [a.detach().clone() for a in args]
+    h1, c1 = peephole_lstm_step(*args)
+    assert h1.dtype == torch.float32 and h1.shape == (B, H) and c1.shape == (B, H)
+    grads = torch.autograd.grad(h1.sum(), args[-3:])
+    assert all(g.abs().max() > 0 for g in grads)  # each peephole matters for h_t
+    for a, b in zip(args, before):
+        assert torch.equal(a, b)
+    with pytest.raises(ValueError, match=r"p_o must have shape \(4\)"):
+        peephole_lstm_step(*args[:-1], torch.zeros(3))
+
+
+@pytest.mark.parametrize("value", [1.0, -2.5, 3])
+def test_init_forget_bias_sets_the_forget_gate_of_torch_lstm_cell(value):
+    """With zero weights and inputs the forget gate of torch's cell is σ(b_if + b_hf): it must be σ(value)."""
+    c = cell(dtype=torch.float32)
+    new_ih, new_hh = init_forget_bias(c.bias_ih, c.bias_hh, value)
+    assert new_ih.dtype == torch.float32 and not new_ih.requires_grad
+    with torch.no_grad():
+        c.weight_ih.zero_(); c.weight_hh.zero_()
+        c.bias_ih.copy_(new_ih); c.bias_hh.copy_(new_hh)
+        x, h = torch.zeros(1, 3), torch.zeros(1, 4)
+        c_prev = torch.ones(1, 4)
+        _, with_prev = c(x, (h, c_prev))
+        _, without = c(x, (h, torch.zeros(1, 4)))
+    f = with_prev - without  # = f ⊙ c_prev with c_prev = 1
+    torch.testing.assert_close(f, torch.sigmoid(torch.full((1, 4), float(value))))
+
+
+def test_init_forget_bias_argument_errors():
+    b = torch.zeros(8)
+    with pytest.raises(TypeError, match="value must be a real number, got '1'"):
+        init_forget_bias(b, b, "1")
+    with pytest.raises(ValueError, match="value must be finite, got inf"):
+        init_forget_bias(b, b, float("inf"))
+    with pytest.raises(ValueError, match=r"b_hh must have shape \(8\)"):
+        init_forget_bias(b, torch.zeros(4), 1.0)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_lstm_functions_run_on_the_inputs_device():
+    m = torch.nn.LSTM(3, 4).cuda()
+    x, h0, c0 = torch.randn(5, 2, 3, device="cuda"), torch.zeros(2, 4, device="cuda"), torch.zeros(2, 4, device="cuda")
+    params = [m.weight_ih_l0, m.weight_hh_l0, m.bias_ih_l0, m.bias_hh_l0]
+    hs, _ = lstm_forward(x, h0, c0, *params)
+    assert hs.device.type == "cuda"
+    torch.testing.assert_close(hs, m(x)[0], atol=1e-5, rtol=1e-5)
+    assert init_forget_bias(m.bias_ih_l0, m.bias_hh_l0, 1.0)[0].device.type == "cuda"

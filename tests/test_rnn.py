@@ -92,3 +92,70 @@ def test_one_hot_times_matrix_is_an_embedding_lookup():
     np.testing.assert_array_equal(one_hot(ids, 4) @ E, E[ids])
     with pytest.raises(ValueError, match="ids must lie"):
         one_hot(np.array([4]), 4)
+
+
+def test_softmax_extreme_logits_any_leading_shape_and_inputs_unchanged():
+    z = np.random.default_rng(1).standard_normal((2, 3, 4)) * 1000.0  # entries around ±1000
+    z0 = z.copy()
+    p = softmax(z)
+    assert p.shape == z.shape and p.dtype == np.float64 and np.all(np.isfinite(p))
+    np.testing.assert_allclose(p, torch.softmax(torch.from_numpy(z), -1).numpy(), atol=1e-15)
+    np.testing.assert_array_equal(z, z0)
+    np.testing.assert_allclose(softmax(np.array([1000.0, 1000.0])), [0.5, 0.5])
+    with pytest.raises(TypeError, match=r"z must be an array, got \[1.0, 2.0\]"):
+        softmax([1.0, 2.0])
+    with pytest.raises(ValueError, match="z must have at least one axis"):
+        softmax(np.float64(1.0))
+
+
+def test_cross_entropy_extreme_logits_against_torch():
+    rng = np.random.default_rng(2)
+    logits = rng.choice([-1000.0, 1000.0], size=(3, 2, 5)) + rng.standard_normal((3, 2, 5))
+    targets = rng.integers(0, 5, (3, 2))
+    before = logits.copy(), targets.copy()
+    got = cross_entropy(logits, targets)
+    expected = torch.nn.functional.cross_entropy(torch.from_numpy(logits).reshape(-1, 5),
+                                                 torch.from_numpy(targets).reshape(-1)).item()
+    assert np.isfinite(got) and got == pytest.approx(expected, rel=1e-12)
+    np.testing.assert_array_equal(logits, before[0])
+    np.testing.assert_array_equal(targets, before[1])
+    # 1-D logits with a scalar target: the single position's NLL
+    assert cross_entropy(np.array([0.0, np.log(3.0)]), np.array(1)) == pytest.approx(np.log(4.0 / 3.0))
+
+
+def test_cross_entropy_argument_errors():
+    logits = np.zeros((2, 3))
+    with pytest.raises(TypeError, match="targets must hold integers, got ndarray of shape \\(2,\\) and dtype float64"):
+        cross_entropy(logits, np.array([0.0, 1.0]))
+    with pytest.raises(ValueError, match=r"targets must lie in \[0, 3\), got values from -1 to 0"):
+        cross_entropy(logits, np.array([-1, 0]))
+    with pytest.raises(ValueError, match="targets must hold at least one position"):
+        cross_entropy(np.zeros((0, 3)), np.zeros(0, dtype=int))
+    with pytest.raises(TypeError, match="logits must be an array"):
+        cross_entropy([[0.0, 1.0]], np.array([0]))
+
+
+def test_one_hot_shapes_and_errors():
+    out = one_hot(np.array([[0, 2], [1, 1]]), 3)
+    assert out.shape == (2, 2, 3) and out.dtype == np.float64
+    np.testing.assert_array_equal(out.argmax(-1), [[0, 2], [1, 1]])
+    np.testing.assert_array_equal(out.sum(-1), np.ones((2, 2)))
+    with pytest.raises(ValueError, match="V must be >= 1, got 0"):
+        one_hot(np.array([0]), 0)
+    with pytest.raises(TypeError, match="ids must hold integers"):
+        one_hot(np.array([0.5]), 2)
+
+
+def test_rnn_forward_leaves_inputs_unchanged_and_chains_steps():
+    W_ih, W_hh, b = weights()
+    rng = np.random.default_rng(3)
+    x, h0 = rng.standard_normal((4, 2, 3)), rng.standard_normal((2, 4))
+    args = [x, h0, W_ih, W_hh, b]
+    before = [a.copy() for a in args]
+    hs = rnn_forward(*args)
+    for a, a0 in zip(args, before):
+        np.testing.assert_array_equal(a, a0)
+    h = h0
+    for t in range(4):
+        h = rnn_step(x[t], h, W_ih, W_hh, b)
+        np.testing.assert_allclose(hs[t], h, atol=1e-14)
