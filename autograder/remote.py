@@ -71,6 +71,7 @@ class Session:
         self.peer_seq = 0
         self.deadline = deadline  # time.monotonic() by which the current step must end
         self.callbacks: dict[int, Any] = {}
+        self.callback_ids: dict[int, int] = {}  # id() of a callable sent before -> its callback id
         self.stderr: list[str] = []  # what the student's code wrote to stderr during calls since the last reset
 
     # ------------------------------------------------------------------ messages
@@ -142,9 +143,12 @@ class Session:
         if isinstance(value, RemoteObject) and value._session is self:
             return {"t": "handle", "id": value._id}
         if callable(value):
-            cid = len(self.callbacks) + 1
-            self.callbacks[cid] = value
-            return {"t": "callable", "id": cid}
+            cid = self.callback_ids.get(id(value))
+            if cid is None or self.callbacks.get(cid) is not value:
+                cid = len(self.callbacks) + 1
+                self.callbacks[cid] = value
+                self.callback_ids[id(value)] = cid
+            return {"t": "callable", "id": cid, "pure": bool(getattr(value, "pure_callback", False))}
         raise wire.WireError(f"a value of type {type(value).__name__} cannot be sent to the kernel")
 
     def _ref_in(self, node: dict) -> Any:
@@ -218,6 +222,7 @@ class Session:
 
     def release(self) -> None:
         self.callbacks.clear()
+        self.callback_ids.clear()
         self.request({"op": "release"})
 
     def proxy(self, name: str) -> "RemoteFunction":
