@@ -221,6 +221,11 @@ def _build_root(root: str, limits: Limits, uid: int | None) -> str:
     """A new root for the kernel: a tmpfs with only the allowlisted paths bound in; then chroot into it."""
     _mount("none", "/", None, MS_REC | MS_PRIVATE)  # nothing done here propagates back to the host
     _mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=0755")
+    # the private /tmp first: a virtual environment that lives under /tmp is bound inside it below
+    os.makedirs(root + "/tmp", exist_ok=True)
+    owner = f",uid={uid},gid={uid}" if uid is not None else ""
+    _mount("tmpfs", root + "/tmp", "tmpfs", MS_NOSUID | MS_NODEV,
+           f"size={max(limits.max_scratch_bytes, 1 << 20)},mode=0700{owner}")
     bound = []
     for path in [*SYSTEM_PATHS, *python_paths()]:
         if not os.path.lexists(path):
@@ -246,10 +251,6 @@ def _build_root(root: str, limits: Limits, uid: int | None) -> str:
             _mount("/dev/" + name, f"{root}/dev/{name}", None, MS_BIND)
     os.makedirs(root + "/proc", exist_ok=True)
     _mount("proc", root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
-    os.makedirs(root + "/tmp", exist_ok=True)
-    owner = f",uid={uid},gid={uid}" if uid is not None else ""
-    _mount("tmpfs", root + "/tmp", "tmpfs", MS_NOSUID | MS_NODEV,
-           f"size={max(limits.max_scratch_bytes, 1 << 20)},mode=0700{owner}")
     _mount("none", root, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
     _check(_libc.chroot(root.encode()), "chroot")
     os.chdir("/tmp")
