@@ -36,6 +36,9 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--assignment", default=None, help="grade only this assignment id")
     g.add_argument("--student", default=None, help="grade only this student id")
     g.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    g.add_argument("--gradebook", default=None, metavar="URL",
+                   help="also write every score into the nbgrader gradebook at this SQLAlchemy URL "
+                        "(e.g. sqlite:///gradebook.db), creating students and assignments as needed")
     _add_limits(g)
     r = sub.add_parser("release", help="regenerate chapters/ from solutions/")
     r.add_argument("--check", action="store_true", help="only check that chapters/ is up to date")
@@ -49,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         from autograder.grading import grade
 
         return grade(args.submissions, args.out, args.workers, args.force, args.assignment, args.student,
-                     _limits(args), progress=not args.no_progress and sys.stderr.isatty())
+                     _limits(args), progress=not args.no_progress and sys.stderr.isatty(), gradebook=args.gradebook)
     if args.command == "release":
         from autograder.release import release
 

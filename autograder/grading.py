@@ -145,7 +145,7 @@ def _fmt(x: float) -> str:
 
 def grade(submissions: Path, out: Path, workers: int | None = None, force: bool = False,
           only: str | None = None, only_student: str | None = None, limits: Limits | None = None,
-          progress: bool = True, log=print) -> int:
+          progress: bool = True, log=print, gradebook: str | None = None) -> int:
     """Grade every submission; returns the exit code: 0 when every notebook was graded, 3 when grading failed."""
     submissions, out = Path(submissions).resolve(), Path(out).resolve()
     limits = limits or Limits()
@@ -200,6 +200,11 @@ def grade(submissions: Path, out: Path, workers: int | None = None, force: bool 
             f"not of the submissions; no grades.csv was written. First: {failures[0]}")
         return 3
     csv_path = write_outputs(out, pairs, assignments)
+    if gradebook:
+        from autograder.nbgrader_bridge import write_gradebook
+
+        n = write_gradebook(gradebook, [r for r in (load_result(result_path(out, s, a)) for s, a in pairs) if r])
+        log(f"wrote {n} notebooks' scores into the gradebook {gradebook}")
     rate = len(todo) / elapsed * 60 if elapsed > 0 and todo else 0.0
     log(f"wrote {csv_path} and feedback for {len(pairs)} notebooks: {len(todo)} graded in {elapsed:.1f} s "
         f"({rate:.1f} notebooks/min, {workers} workers)")
