@@ -1,7 +1,7 @@
 # Two commands do everything on a fresh machine:
 #   make book   – create .venv from the pinned requirements if needed, build the website
 #   make test   – the same set-up, then the whole test suite
-# Also: make lab (JupyterLab on the chapters), make grade SUBMISSIONS=dir OUT=dir, make bench.
+# Also: make lab (students' JupyterLab on the chapters), make lab-instructor (with the formgrader), make grade SUBMISSIONS=dir OUT=dir, make bench.
 
 PYTHON ?= python3
 VENV   := .venv
@@ -11,7 +11,7 @@ SUBMISSIONS ?= submissions
 OUT    ?= grading-out
 export MPLBACKEND := Agg
 
-.PHONY: venv book test lab grade report release bench browser mathjax clean
+.PHONY: venv book test lab lab-instructor grade report release bench browser mathjax clean
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,8 +38,14 @@ book: venv mathjax
 test: venv mathjax browser
 	$(BIN)/python -m pytest
 
+# Students: JupyterLab on the chapters, with nbgrader's assignment list and Validate, without the instructor tools.
 lab: venv
-	$(BIN)/jupyter lab chapters $$( [ "$$(id -u)" = 0 ] && echo --allow-root )
+	JUPYTER_CONFIG_DIR=$(CURDIR)/tools/jupyter-student PATH=$(CURDIR)/$(BIN):$$PATH \
+	  $(BIN)/jupyter lab chapters $$( [ "$$(id -u)" = 0 ] && echo --allow-root )
+
+# Instructors: JupyterLab at the repository root, so nbgrader_config.py applies; the formgrader is in the Nbgrader menu.
+lab-instructor: venv
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/jupyter lab $$( [ "$$(id -u)" = 0 ] && echo --allow-root )
 
 release: venv
 	$(BIN)/python -m autograder release

@@ -139,3 +139,23 @@ def test_our_gradebook_exports_the_same_totals_as_nbgraders(stock, ours):
                     for r in csv.DictReader(fh)}
 
     assert export(ours / "gradebook.db") == export(stock / "gradebook.db")
+
+
+def test_students_lab_disables_exactly_the_instructor_tools():
+    import json
+
+    config = REPO / "tools" / "jupyter-student"
+    disabled = json.loads((config / "labconfig" / "page_config.json").read_text())["disabledExtensions"]
+    bundle = "".join(p.read_text(errors="ignore") for p in
+                     (Path(sys.prefix) / "share" / "jupyter" / "labextensions" / "@jupyter" / "nbgrader" / "static")
+                     .glob("*.js"))
+    for plugin in disabled:  # the names must be the installed extension's plugin ids
+        assert f'"{plugin}"' in bundle
+    assert set(disabled) == {"@jupyter/nbgrader:formgrader", "@jupyter/nbgrader:create-assignment",
+                             "@jupyter/nbgrader:course-list"}
+    server = json.loads((config / "jupyter_server_config.json").read_text())["ServerApp"]["jpserver_extensions"]
+    import importlib
+
+    for module, enabled in server.items():
+        importlib.import_module(module)
+        assert enabled is False
