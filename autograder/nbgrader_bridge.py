@@ -119,7 +119,7 @@ def write_gradebook(url: str, results: Iterable[NotebookResult]) -> int:
     import os
     import sys
 
-    from nbgrader.api import Gradebook, MissingEntry
+    from nbgrader.api import Gradebook
 
     from autograder.notebooks import load_assignment
 
@@ -127,7 +127,7 @@ def write_gradebook(url: str, results: Iterable[NotebookResult]) -> int:
     os.environ["PATH"] = str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")
     count = 0
     known: set[str] = set()
-    with Gradebook(url) as gb:
+    with _open_gradebook(Gradebook, url) as gb:
         for res in results:
             if res.status == "missing":
                 continue  # nothing was submitted: no submission in the gradebook, as with nbgrader's own collect
@@ -135,14 +135,9 @@ def write_gradebook(url: str, results: Iterable[NotebookResult]) -> int:
             if aid not in known:
                 _ensure_assignment(gb, load_assignment(aid))
                 known.add(aid)
-            try:
-                gb.find_student(res.student_id)
-            except MissingEntry:
-                gb.add_student(res.student_id)
-            try:
-                gb.find_submission(aid, res.student_id)
-            except MissingEntry:
-                gb.add_submission(aid, res.student_id)
+            _find_or_add(gb, lambda: gb.find_student(res.student_id), lambda: gb.add_student(res.student_id))
+            _find_or_add(gb, lambda: gb.find_submission(aid, res.student_id),
+                         lambda: gb.add_submission(aid, res.student_id))
             for t in res.tests:
                 grade = gb.find_grade(t.grade_id, aid, aid, res.student_id)
                 grade.auto_score = t.points
@@ -151,23 +146,48 @@ def write_gradebook(url: str, results: Iterable[NotebookResult]) -> int:
     return count
 
 
+def _open_gradebook(Gradebook, url: str):
+    """Open (creating its tables if needed) the gradebook; another host creating them at the same time is waited
+    for."""
+    import random
+    import time
+
+    from sqlalchemy.exc import DBAPIError
+
+    for attempt in range(8):
+        try:
+            return Gradebook(url)
+        except DBAPIError:
+            if attempt == 7:
+                raise
+            time.sleep(0.5 + random.random())
+    raise AssertionError("unreachable")
+
+
 def _ensure_assignment(gb, assignment) -> None:
     """The assignment, its notebook and its grade cells in the gradebook, as generate_assignment makes them."""
-    from nbgrader.api import MissingEntry
-
     aid = assignment.aid
-    try:
-        gb.find_assignment(aid)
-    except MissingEntry:
-        gb.add_assignment(aid)
-    try:
-        gb.find_notebook(aid, aid)
-    except MissingEntry:
-        gb.add_notebook(aid, aid)
-    for i, t in enumerate(assignment.tests):
+    _find_or_add(gb, lambda: gb.find_assignment(aid), lambda: gb.add_assignment(aid))
+    _find_or_add(gb, lambda: gb.find_notebook(aid, aid), lambda: gb.add_notebook(aid, aid))
+    for t in assignment.tests:
+        _find_or_add(gb, lambda: gb.find_grade_cell(t.grade_id, aid, aid),
+                     lambda: gb.add_grade_cell(t.grade_id, aid, aid, max_score=t.points, cell_type="code"))
+        _find_or_add(gb, lambda: gb.find_source_cell(t.grade_id, aid, aid),
+                     lambda: gb.add_source_cell(t.grade_id, aid, aid, cell_type="code", locked=True,
+                                                source=t.visible, checksum=None))
+
+
+def _find_or_add(gb, find, add):
+    """The entry ``find`` returns, added first if missing; safe when several grading hosts add it at once."""
+    from nbgrader.api import InvalidEntry, MissingEntry
+
+    for _ in range(5):
         try:
-            gb.find_grade_cell(t.grade_id, aid, aid)
+            return find()
         except MissingEntry:
-            gb.add_grade_cell(t.grade_id, aid, aid, max_score=t.points, cell_type="code")
-            gb.add_source_cell(t.grade_id, aid, aid, cell_type="code", locked=True, source=t.visible,
-                               checksum=None)
+            pass
+        try:
+            return add()
+        except InvalidEntry:  # another host added it between the two calls: nbgrader has rolled back
+            gb.db.rollback()
+    return find()
