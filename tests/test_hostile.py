@@ -51,7 +51,7 @@ def test_every_submission_gets_every_row(graded):
 
 
 @pytest.mark.parametrize("student", ["alice", "bob", "carol", "lstmhonest", "metapoints", "editlocked", "metadata",
-                                     "deletetests"])
+                                     "deletetests", "magics"])
 def test_exact_totals(graded, student):
     _, g, _, expect = graded
     e = expect[student]
@@ -92,7 +92,7 @@ def test_feedback_names_the_forbidden_construct(graded):
         assert construct in page or construct.replace("&#x27;", "'") in page, (student, construct)
 
 
-@pytest.mark.parametrize("student", ["badjson", "nbformat3", "binary", "utf16", "manycells", "wrongname", "huge",
+@pytest.mark.parametrize("student", ["badjson", "nbformat3", "binary", "utf16", "manycells", "wrongname", "huge", "bigcell",
                                      "symlinkfile", "linkfolder", "dotdot"])
 def test_malformed_files_get_a_row_with_their_status(graded, student):
     _, g, _, expect = graded
@@ -111,3 +111,11 @@ def test_no_process_is_left_behind(graded):
     assert all(_processes_of_user(uid) == [] for uid in uids)
     ps = subprocess.run(["ps", "-eo", "args="], capture_output=True, text=True).stdout
     assert str(out) not in ps
+
+
+def test_large_inputs_give_small_results(graded):
+    _, _, out, _ = graded
+    for path in (out / ".results").rglob("*.json"):
+        assert path.stat().st_size < 200_000, path
+    for path in (out / "feedback").rglob("*.html"):
+        assert path.stat().st_size < 400_000, path

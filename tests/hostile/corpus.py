@@ -187,6 +187,9 @@ def build(root: Path) -> dict[str, Expect]:
     put(root, "utf16", AID, json.dumps(sol).encode("utf-16"))
     put(root, "manycells", AID, json.dumps({**sol, "cells": sol["cells"] * 300}))
     put(root, "wrongname", AID, sol, name="homework.ipynb")
+    put(root, "bigcell", AID, with_answer(sol, "rnn_step", CORRECT_STEP + "x = 1\n" * 400_000))  # 2.4 MB of code
+    expect["magics"] = Expect(AID, exact_total=9.0)  # cells of magics are dropped; the result stays small
+    put(root, "magics", AID, add_cell_after(sol, "test_rnn_step", "%ls\n" * 40_000))
     big = put(root, "huge", AID, "")
     with open(big, "wb") as fh:
         fh.truncate(200 * 2**20)  # sparse: no disk space used
@@ -201,6 +204,7 @@ def build(root: Path) -> dict[str, Expect]:
     for student, status in [("badjson", "invalid-notebook"), ("nbformat3", "invalid-notebook"),
                             ("binary", "invalid-notebook"), ("utf16", "invalid-notebook"),
                             ("manycells", "too-many-cells"), ("wrongname", "wrong-name"), ("huge", "too-large"),
+                            ("bigcell", "too-large"),
                             ("symlinkfile", "invalid-notebook"), ("linkfolder", "invalid-notebook"),
                             ("dotdot", "invalid-notebook")]:
         expect[student] = Expect(AID, exact_total=0.0, all_status=status)
