@@ -29,7 +29,8 @@ def graded(tmp_path_factory):
     expect = build(subs)
     out = tmp_path_factory.mktemp("out")
     proc = subprocess.run([sys.executable, "-m", "autograder", "grade", str(subs), "--out", str(out), "--workers", "2",
-                           "--cell-timeout", "6", "--notebook-timeout", "60", "--no-progress"],
+                           "--cell-timeout", "6", "--notebook-timeout", "60", "--no-progress",
+                           "--memory-bytes", str(2**30)],  # a memory bomb then fails at once, even on a busy machine
                           capture_output=True, text=True, cwd=REPO, timeout=600)
     return proc, read_grades(out), out, expect
 
