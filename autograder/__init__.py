@@ -2,7 +2,7 @@
 
     submissions.py   the file: size caps, links, JSON and schema, before anything is parsed as code
     notebooks.py     merge: locked and test cells from solutions/, answers and added cells from the student
-    policy_process.py → static.py
+    policy_process.py → source_rules.py
                      the course's source rules on the answers, in a child process with bounded memory
     engine.py        grade_notebook: the one place that decides points (its ``verdict`` rule)
       kernels.py     the grader's client of the kernel factory: spawn, kill, infrastructure vs student failures

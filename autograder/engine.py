@@ -32,7 +32,7 @@ from autograder.notebooks import Assignment, hidden_part, merge
 from autograder.policy_process import PolicyProcess
 from autograder.remote import Deadline, Session
 from autograder.results import NotebookResult, TestResult
-from autograder.static import prelude
+from autograder.source_rules import prelude
 
 START_TIMEOUT = 120.0  # seconds for a kernel to start and run the prelude
 MAX_LISTED = 20  # added cells that were not run, listed one by one in a result

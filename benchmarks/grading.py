@@ -91,7 +91,7 @@ def breakdown(aid: str) -> None:
     from autograder.limits import Limits
     from autograder.notebooks import load_assignment
     from autograder.remote import Session
-    from autograder.static import prelude
+    from autograder.source_rules import prelude
 
     a = load_assignment(aid)
     nb = json.loads((REPO / "solutions" / aid / f"{aid}.ipynb").read_text())

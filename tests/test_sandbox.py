@@ -17,7 +17,7 @@ from autograder.kernels import KernelGone, Zygote
 from autograder.limits import Limits
 from autograder.remote import Deadline, Session
 from autograder.sandbox import LAYERS, describe_layers, layer_on, sandbox_uid
-from autograder.static import prelude
+from autograder.source_rules import prelude
 from autograder.submissions import inspect_submission
 from tests.notebook_utils import REPO
 

@@ -15,7 +15,7 @@ from autograder.engine import grade_notebook
 from autograder.kernels import Zygote
 from autograder.limits import Limits
 from autograder.notebooks import load_assignment
-from autograder.static import StaticReport
+from autograder.source_rules import StaticReport
 from tests.grading_utils import load, with_answer
 
 STEP = "def rnn_step(x_t, h_prev, W_ih, W_hh, b):\n"

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from autograder.notebooks import MergedCell, load_assignment
-from autograder.static import check_notebook, check_source, course_context, defined_names
+from autograder.source_rules import check_notebook, check_source, course_context, defined_names
 from tests.notebook_utils import IDS, REPO
 
 ALIASES = {"np", "torch", "nn", "math", "plt", "time"}
