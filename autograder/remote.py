@@ -72,6 +72,7 @@ class Session:
         self.deadline = deadline  # time.monotonic() by which the current step must end
         self.callbacks: dict[int, Any] = {}
         self.callback_ids: dict[int, int] = {}  # id() of a callable sent before -> its callback id
+        self.standing: set[int] = set()  # callbacks bound for the whole notebook (course helpers)
         self.stderr: list[str] = []  # what the student's code wrote to stderr during calls since the last reset
 
     # ------------------------------------------------------------------ messages
@@ -221,9 +222,19 @@ class Session:
         return info
 
     def release(self) -> None:
-        self.callbacks.clear()
-        self.callback_ids.clear()
+        """Forget the handles, graphs and callbacks of the last test (standing helpers stay)."""
+        self.callbacks = {k: v for k, v in self.callbacks.items() if k in self.standing}
+        self.callback_ids = {id(v): k for k, v in self.callbacks.items()}
         self.request({"op": "release"})
+
+    def bind(self, helpers: dict[str, Any]) -> None:
+        """Make ``helpers`` callable by name in the kernel; each call is answered here, on plain data."""
+        names = {}
+        for name, fn in helpers.items():
+            node = self._ref_out(fn)
+            self.standing.add(node["id"])
+            names[name] = node
+        self.request({"op": "bind", "names": names})
 
     def proxy(self, name: str) -> "RemoteFunction":
         return RemoteFunction(self, name)

@@ -96,3 +96,16 @@ def test_a_blank_notebook_that_rewrites_everything_earns_nothing(assignment, zyg
                                      "def rnn_step(*a, **k):\n    return a[1]\n")
     result = grade(nb, assignment, zygote)
     assert result.points == 0
+
+
+def test_course_helpers_an_answer_may_use_are_answered_by_the_grader(zygote):
+    """Chapter 2's answers may call chapter 1's rnn_forward; the kernel has no rnncourse, the grader serves it."""
+    assignment = load_assignment("02_bptt")
+    sol = load("solutions", "02_bptt")
+    from tests.grading_utils import cell_by_id
+
+    src = "".join(cell_by_id(sol, "rnn_step_backward")["source"])
+    uses_helper = ("_hs = rnn_forward(np.ones((2, 1, 2)), np.zeros((1, 3)), np.ones((3, 2)), np.eye(3), np.zeros(3))\n"
+                   "assert _hs.shape == (2, 1, 3) and abs(_hs[0, 0, 0] - np.tanh(2.0)) < 1e-12\n" + src)
+    result = grade(with_answer(sol, "rnn_step_backward", uses_helper), assignment, zygote)
+    assert result.points == assignment.max_points, (result.cell_errors, [t.message for t in result.tests])
