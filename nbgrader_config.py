@@ -18,7 +18,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 if HERE not in sys.path:
     sys.path.insert(0, HERE)
 
-from autograder.nbgrader_bridge import Normalise, TrustedAutograde  # noqa: E402
+from autograder.nbgrader_bridge import Normalise, TrustedAutograde, use_trusted_validation  # noqa: E402
 from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor  # noqa: E402
 from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearHiddenTests,  # noqa: E402
                                     GetGrades, IgnorePattern, LimitOutput, SaveAutoGrades)
@@ -54,5 +54,7 @@ c.Autograde.autograde_preprocessors = [TrustedAutograde, IgnorePattern, ClearMet
 # feedback: scores and messages, never the hidden test blocks
 c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, CSSHTMLHeaderPreprocessor]
 
-# students' Validate runs the visible tests; the book's skip-execution tags must not skip them here
+# students' Validate (JupyterLab's button, `nbgrader validate`) gives the grading verdict, hidden checks included
+use_trusted_validation()
+# and no cell is ever skipped for the book's skip-execution tag
 c.Execute.skip_cells_with_tag = "rnncourse-never-skip"

@@ -55,42 +55,89 @@ def _is_test(cell: NotebookNode) -> bool:
     return cell.get("cell_type") == "code" and bool(nbg.get("grade")) and not nbg.get("solution")
 
 
+def _grade_here(nb: NotebookNode, student: str, aid: str):
+    """Grade ``nb`` with the shared worker, after the chapter's canary (once per process)."""
+    from autograder.engine import grade_notebook
+    from autograder.grading import canary
+    from autograder.kernels import InfrastructureError
+    from autograder.limits import Limits
+    from autograder.notebooks import load_assignment
+
+    assignment = load_assignment(aid)
+    limits = Limits()
+    with _lock:
+        worker = _shared_worker()
+        if aid not in _canaries:
+            try:
+                _canaries[aid] = canary(assignment, worker, limits)[1]
+            except InfrastructureError as err:
+                _canaries[aid] = str(err)
+        if _canaries[aid]:
+            raise RuntimeError(f"grading cannot work on this machine: {_canaries[aid]}")
+        return grade_notebook(_plain(nb), student, assignment, limits, worker.zygote, worker.policy)
+
+
+def _mark_test_cells(nb: NotebookNode, result: NotebookResult) -> None:
+    """What nbgrader reads as the verdicts: no output for a passed test cell, the message as an error otherwise."""
+    verdicts = {t.grade_id: t for t in result.tests}
+    for cell in nb.cells:
+        if not _is_test(cell):
+            continue
+        cell.outputs = []
+        t = verdicts.get(cell.metadata.nbgrader.get("grade_id"))
+        if t is not None and not t.passed:
+            cell.outputs.append(new_output("error", ename="TestFailed", evalue=t.message,
+                                           traceback=[f"TestFailed: {t.message}"]))
+
+
 class TrustedAutograde(NbGraderPreprocessor):
     """Grade the notebook with the course's engine; leave nbgrader-style outputs on its test cells."""
 
     def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
-        from autograder.engine import grade_notebook
-        from autograder.grading import canary
-        from autograder.kernels import InfrastructureError
-        from autograder.limits import Limits
-        from autograder.notebooks import load_assignment
-
-        aid = resources["nbgrader"]["assignment"]
-        student = resources["nbgrader"]["student"]
-        assignment = load_assignment(aid)
-        limits = Limits()
-        with _lock:
-            worker = _shared_worker()
-            if aid not in _canaries:
-                try:
-                    _canaries[aid] = canary(assignment, worker, limits)[1]
-                except InfrastructureError as err:
-                    _canaries[aid] = str(err)
-            if _canaries[aid]:
-                raise RuntimeError(f"grading cannot work on this machine: {_canaries[aid]}")
-            result = grade_notebook(_plain(nb), student, assignment, limits, worker.zygote, worker.policy)
+        student, aid = resources["nbgrader"]["student"], resources["nbgrader"]["assignment"]
+        result = _grade_here(nb, student, aid)
         self.log.info("%s/%s: %g of %g points (%s)", student, aid, result.points, result.max_points, result.status)
-        verdicts = {t.grade_id: t for t in result.tests}
-        for cell in nb.cells:
-            if not _is_test(cell):
-                continue
-            gid = cell.metadata.nbgrader.get("grade_id")
-            cell.outputs = []
-            t = verdicts.get(gid)
-            if t is not None and not t.passed:
-                cell.outputs.append(new_output("error", ename="TestFailed", evalue=t.message,
-                                               traceback=[f"TestFailed: {t.message}"]))
+        _mark_test_cells(nb, result)
         return nb, resources
+
+
+class TrustedValidate(NbGraderPreprocessor):
+    """nbgrader's Validate (the JupyterLab button, ``nbgrader validate``) with the grading verdict.
+
+    The chapter is recognised by the answer cells' ids; the notebook is graded
+    exactly as ``python -m autograder validate`` grades it, hidden checks included.
+    """
+
+    def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
+        aid = chapter_of(nb)
+        if aid is None:
+            raise RuntimeError("this notebook has none of the course's answer cells")
+        _mark_test_cells(nb, _grade_here(nb, "you", aid))
+        return nb, resources
+
+
+def chapter_of(nb: NotebookNode) -> str | None:
+    """The chapter whose exercises the notebook's answer cells are (by their nbgrader ids), if any."""
+    from autograder.notebooks import load_assignment
+    from autograder.release import assignment_ids
+
+    ids = {c.get("metadata", {}).get("nbgrader", {}).get("grade_id") for c in nb.cells}
+    scores = {aid: len(ids & set(load_assignment(aid).exercises)) for aid in assignment_ids()}
+    best = max(scores, key=scores.get, default=None)
+    return best if best is not None and scores[best] > 0 else None
+
+
+def use_trusted_validation() -> None:
+    """Make nbgrader's Validator run :class:`TrustedValidate` instead of executing the visible tests.
+
+    nbgrader 0.9's ``Validator.preprocessors`` is not a configurable trait, so
+    the course's ``nbgrader_config.py`` sets its default here; everything else
+    about validation (checksums, messages, the JupyterLab button) stays nbgrader's.
+    """
+    from nbgrader.preprocessors import CheckCellMetadata, ClearOutput
+    from nbgrader.validator import Validator
+
+    Validator.class_traits()["preprocessors"].default_value = [CheckCellMetadata, ClearOutput, TrustedValidate]
 
 
 def _plain(nb: NotebookNode) -> dict:

@@ -159,3 +159,18 @@ def test_students_lab_disables_exactly_the_instructor_tools():
     for module, enabled in server.items():
         importlib.import_module(module)
         assert enabled is False
+
+
+def test_nbgraders_validate_gives_the_verdict_of_ours(course):
+    env = dict(os.environ, PYTHONPATH=str(course))
+    for student in ("honest", "blank", "partial"):
+        path = course / "submitted" / student / "01_rnn" / "01_rnn.ipynb"
+        stock = nbgrader(course, "validate", str(path)).stdout
+        ours = subprocess.run([sys.executable, "-m", "autograder", "validate", str(path)], cwd=course, env=env,
+                              capture_output=True, text=True, timeout=600).stdout
+        failed_ours = {line.split()[1] for line in ours.splitlines() if line.startswith("FAILED")}
+        if not failed_ours:
+            assert "Success! Your notebook passes all the tests." in stock
+        else:
+            assert "Success!" not in stock
+            assert stock.count("TestFailed:") == len(failed_ours)
