@@ -391,7 +391,7 @@ def _kill_descendants() -> None:
     """Without a PID namespace: kill every process that was reparented to this keeper (a subreaper)."""
     me = os.getpid()
     for _ in range(100):
-        children = _children_of(me)
+        children = children_of(me)
         if not children:
             break
         for pid in children:
@@ -406,7 +406,7 @@ def _kill_descendants() -> None:
             pass
 
 
-def _children_of(parent: int) -> list[int]:
+def children_of(parent: int) -> list[int]:
     found = []
     for entry in os.scandir("/proc"):
         if entry.name.isdigit():
