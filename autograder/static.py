@@ -24,10 +24,11 @@ import re
 
 _NUMPY = {"numpy", "math"}
 _TORCH = {"numpy", "math", "torch"}
-#: importable top-level modules per chapter: chapters 1–3 are numpy exercises, 4–7 torch ones
+#: importable top-level modules per chapter: chapters 1–3 are numpy exercises, the later ones torch
 ALLOWED_IMPORTS: dict[str, set[str]] = {
     "01_rnn": _NUMPY, "02_bptt": _NUMPY, "03_clipping": _NUMPY,
     "04_lstm": _TORCH, "05_gru": _TORCH, "06_language_model": _TORCH, "07_sampling": _TORCH,
+    "09_captioning": _TORCH,
 }
 _RECURRENT = {"LSTM", "LSTMCell", "GRU", "GRUCell", "RNN", "RNNCell", "RNNBase", "RNNCellBase", "_VF", "lstm",
               "gru", "lstm_cell", "gru_cell", "rnn_tanh", "rnn_tanh_cell", "rnn_relu", "rnn_relu_cell",
@@ -37,6 +38,9 @@ FORBIDDEN_ATTRIBUTES: dict[str, set[str]] = {
     "04_lstm": _RECURRENT, "05_gru": _RECURRENT,
     "06_language_model": {"_VF"},
     "07_sampling": {"_VF"},
+    # the GRU step and the attention are the exercises; convolutions and nn.Linear stay allowed
+    "09_captioning": {"_VF", "GRUCell", "GRU", "gru_cell", "gru", "RNNCellBase", "RNNBase", "MultiheadAttention",
+                      "multi_head_attention_forward", "scaled_dot_product_attention"},
 }
 FORBIDDEN_CALLS = {"eval", "exec", "compile", "__import__", "open", "getattr", "setattr", "delattr", "globals",
                    "locals", "vars", "input", "breakpoint", "exit", "quit", "help", "memoryview", "__builtins__"}

@@ -36,7 +36,9 @@ def _preload() -> None:
                  "rnncourse.train", "rnncourse.pretrained", "rnncourse.viz",
                  "autograder.checks.ch01_rnn", "autograder.checks.ch02_bptt", "autograder.checks.ch03_clipping",
                  "autograder.checks.ch04_lstm", "autograder.checks.ch05_gru",
-                 "autograder.checks.ch06_language_model", "autograder.checks.ch07_sampling"]:
+                 "autograder.checks.ch06_language_model", "autograder.checks.ch07_sampling",
+                 "rnncourse.scenes", "rnncourse.bleu_score", "rnncourse.captioning",
+                 "autograder.checks.ch09_captioning"]:
         try:
             importlib.import_module(name)
         except Exception:  # noqa: BLE001 - a missing optional module only costs time later

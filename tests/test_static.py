@@ -36,6 +36,13 @@ FORBIDDEN = [
     ("import inspect, gc, ctypes", "04_lstm", "import of 'inspect'"),
     ("import socket", "07_sampling", "import of 'socket'"),
     ("def rnn_step(*a):\n    return ref_rnn_step(*a)", "01_rnn", "reference implementation"),
+    ("h = nn.GRUCell(7, 5)(torch.cat([x, v], 1), h)", "09_captioning", "'GRUCell' implements this exercise"),
+    ("h = torch.gru_cell(u, h, W_ih, W_hh, b_ih, b_hh)", "09_captioning", "'gru_cell' implements this exercise"),
+    ("from torch.nn import GRUCell", "09_captioning", "importing 'GRUCell'"),
+    ("F.scaled_dot_product_attention(q, k, v)", "09_captioning", "'scaled_dot_product_attention'"),
+    ("from rnncourse.bleu_score import bleu", "09_captioning", "import from 'rnncourse.bleu_score'"),
+    ("import nltk", "09_captioning", "import of 'nltk'"),
+    ("from collections import Counter", "09_captioning", "import from 'collections'"),
 ]
 
 
@@ -44,6 +51,14 @@ def test_forbidden_constructs_are_named(source, chapter, message):
     problems = check_source(source, chapter, {"np", "torch", "nn"}, {"ref_rnn_step"})
     assert problems and any(message in p for p in problems), problems
     assert problems[0].startswith("line ")
+
+
+def test_captioning_answers_may_use_linear_layers_and_softmax():
+    src = ("def spatial_attention(h, grid, W_h, W_g, w):\n"
+           "    scores = torch.tanh(F.linear(grid, W_g) + F.linear(h, W_h).unsqueeze(1)) @ w\n"
+           "    weights = torch.softmax(scores, dim=1)\n"
+           "    return torch.bmm(weights.unsqueeze(1), grid).squeeze(1), weights\n")
+    assert check_source(src, "09_captioning", {"torch", "F", "nn"}) == []
 
 
 def test_recurrent_modules_are_allowed_where_the_exercise_uses_them():
