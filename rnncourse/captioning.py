@@ -40,7 +40,7 @@ from rnncourse._torchchecks import check_tensor
 from rnncourse.bleu_score import corpus_bleu
 from rnncourse.lm import lm_loss
 from rnncourse.sampling import beam_search, greedy_decode
-from rnncourse.scenes import CaptioningData, Scene, WordVocab, is_true_caption
+from rnncourse.scenes import GRID, CaptioningData, WordVocab, is_true_caption, mentioned_objects, parse_caption
 
 
 # ----------------------------------------------------------------------------- the three equations
@@ -393,6 +393,35 @@ def attention_maps(model: ShowAttendTell, image: torch.Tensor, ids: Sequence[int
         rows.append(step_fn.weights[tuple(prefix)])
         prefix.append(int(t))
     return torch.stack(rows)  # (T, L)
+
+
+def attention_on_objects(model: ShowAttendTell, data: CaptioningData, captions: Sequence[str]) -> float:
+    """Mean attention mass on the grid cell of the object whose colour or shape word is being predicted.
+
+    For every caption that is true of its scene, take the attention maps with
+    which the four words ``colour shape`` (first object) and ``colour shape``
+    (second object) were predicted, and add up the weights of the regions that
+    lie in that object's cell of the 3 × 3 scene grid. A model that ignored
+    the image would score ``1/9``.
+
+    Returns:
+        The mean over all those words, in ``[0, 1]`` (``nan`` if no caption is true).
+    """
+    side = int(round(math.sqrt(model.encoder(data.images[:1]).shape[1])))
+    if side % GRID:
+        raise ValueError(f"the feature grid ({side} x {side}) does not divide into {GRID} x {GRID} scene cells")
+    k = side // GRID  # feature regions per scene cell and side
+    masses = []
+    for image, scene, caption in zip(data.images, data.scenes, captions):
+        if not is_true_caption(caption, scene):
+            continue
+        first, second = mentioned_objects(caption, scene)
+        ids = data.vocab.encode(caption)
+        maps = attention_maps(model, image, ids, data.vocab).reshape(len(ids), side, side)  # (T, side, side)
+        n_rel = len(parse_caption(caption)[1].split())
+        for t, obj in ((1, first), (2, first), (4 + n_rel, second), (5 + n_rel, second)):
+            masses.append(float(maps[t, k * obj.row:k * (obj.row + 1), k * obj.col:k * (obj.col + 1)].sum()))
+    return sum(masses) / len(masses) if masses else float("nan")
 
 
 def evaluate_captioner(model: _Decoder, data: CaptioningData, method: str = "greedy", beam_width: int = 3,

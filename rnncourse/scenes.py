@@ -260,3 +260,13 @@ def make_captioning_data(n: int, seed: int, size: int = 48, noise: float = 0.05)
         inputs[: len(x) + 1, j] = torch.tensor([vocab.bos_id] + x)
         targets[: len(x) + 1, j] = torch.tensor(x + [vocab.eos_id])
     return CaptioningData(torch.from_numpy(images), scenes, captions, references, inputs, targets, vocab)
+
+
+def mentioned_objects(caption: str, scene: Scene) -> tuple[SceneObject, SceneObject]:
+    """The objects of ``scene`` in the order a true ``caption`` names them; ``ValueError`` for any other caption."""
+    refs = true_captions(scene)
+    if caption == refs[0]:
+        return scene.first, scene.second
+    if caption == refs[1]:
+        return scene.second, scene.first
+    raise ValueError(f"caption {caption!r} is not true of the scene (true captions: {refs})")

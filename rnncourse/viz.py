@@ -440,3 +440,32 @@ def plot_attention_over_image(image: ArrayLike, words: Sequence[str], weights: A
         ax.set_title(f"{words[k]}  (max {w[k].max():.2f})", fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def plot_caption_losses(histories: Mapping[str, Mapping[str, Sequence[float]]], smooth: int = 25) -> Figure:
+    """Training loss (nats per word) of several captioning models against the step, smoothed.
+
+    Args:
+        histories: label -> the dict of :func:`rnncourse.captioning.train_captioner`
+            (equal-length lists ``step`` and ``train_loss``).
+        smooth: window of the trailing moving average.
+
+    Returns:
+        The figure (log-scaled loss axis).
+    """
+    if not histories:
+        raise ValueError("histories must contain at least one training history, got an empty mapping")
+    fig, ax = plt.subplots(figsize=(6.5, 3))
+    for label, history in histories.items():
+        step = _to_numpy(f"histories[{label!r}]['step']", history["step"])
+        loss = _to_numpy(f"histories[{label!r}]['train_loss']", history["train_loss"])
+        if step.shape != loss.shape:
+            raise ValueError(f"histories[{label!r}]: step and train_loss must have the same length, "
+                             f"got {step.size} and {loss.size}")
+        ax.plot(step, _smooth(loss, smooth), label=label)
+    ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel("training loss (nats/word)")
+    ax.legend()
+    fig.tight_layout()
+    return fig

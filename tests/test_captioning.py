@@ -9,11 +9,12 @@ from torch import nn
 import rnncourse
 from rnncourse.bleu_score import bleu, brevity_penalty, corpus_bleu, modified_precision
 from rnncourse.captioning import (CaptionStepper, SceneEncoder, ShowAndTell, ShowAttendTell, attention_maps,
+                                  attention_on_objects,
                                   caption_image, conditioned_gru_step, init_state_from_features, spatial_attention,
                                   train_captioner)
 from rnncourse.sampling import greedy_decode
 from rnncourse.scenes import (COLOURS, GRID, RELATIONS, SHAPES, Scene, SceneObject, WordVocab, is_true_caption,
-                              make_captioning_data, parse_caption, random_scene, true_captions)
+                              make_captioning_data, mentioned_objects, parse_caption, random_scene, true_captions)
 
 D64 = torch.float64
 
@@ -312,3 +313,21 @@ def test_package_root_exports():
                  "modified_precision", "ShowAndTell", "ShowAttendTell", "make_captioning_data"):
         assert callable(getattr(rnncourse, name)), name
     assert rnncourse.bleu is bleu
+
+
+def test_attention_on_objects_is_one_ninth_for_uniform_attention():
+    data = make_captioning_data(4, seed=7)
+    model = ShowAttendTell(len(data.vocab), channels=4, hidden_size=8).eval()
+    with torch.no_grad():
+        model.w.zero_()  # every score 0: uniform weights over the 36 regions
+    captions = [data.references[0][1], "a red circle", data.references[2][0], data.references[3][0]]
+    assert attention_on_objects(model, data, captions) == pytest.approx(1 / 9)
+
+
+def test_mentioned_objects_follow_the_caption_order():
+    a, b = SceneObject("red", "circle", 0, 0), SceneObject("red", "circle", 0, 2)
+    scene = Scene(a, b)
+    assert mentioned_objects("a red circle left of a red circle", scene) == (a, b)
+    assert mentioned_objects("a red circle right of a red circle", scene) == (b, a)
+    with pytest.raises(ValueError, match="not true"):
+        mentioned_objects("a red circle above a red circle", scene)

@@ -55,3 +55,13 @@ def test_image_figures_name_bad_arguments():
         viz.plot_attention_over_image(np.zeros((3, 8, 8)), ["a"], np.ones((2, 4)) / 4)
     with pytest.raises(ValueError, match="square grid"):
         viz.plot_attention_over_image(np.zeros((3, 8, 8)), ["a"], np.ones((1, 5)) / 5)
+
+
+def test_caption_losses_plots_one_smoothed_line_per_model():
+    fig = viz.plot_caption_losses({"a": {"step": [1, 2, 3], "train_loss": [3.0, 1.0, 2.0]},
+                                   "b": {"step": [1, 2], "train_loss": [1.0, 0.5]}}, smooth=2)
+    lines = fig.axes[0].get_lines()
+    assert [ln.get_label() for ln in lines] == ["a", "b"]
+    assert np.allclose(lines[0].get_ydata(), [3.0, 2.0, 1.5])
+    with pytest.raises(ValueError, match="same length"):
+        viz.plot_caption_losses({"a": {"step": [1, 2], "train_loss": [1.0]}})
