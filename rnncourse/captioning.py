@@ -332,8 +332,13 @@ class CaptionStepper:
             raise ValueError(f"image must have shape (3, S, S), got {describe(image)}")
         self.model = model
         self.device = next(model.parameters()).device
-        with torch.no_grad():
-            self.start = model.start(image.unsqueeze(0).to(self.device))
+        was_training = model.training
+        model.eval()  # batch normalisation uses its running statistics, not those of one image
+        try:
+            with torch.no_grad():
+                self.start = model.start(image.unsqueeze(0).to(self.device))
+        finally:
+            model.train(was_training)
         self.cache: dict[tuple[int, ...], tuple[Any, torch.Tensor]] = {}
         self.weights: dict[tuple[int, ...], torch.Tensor] = {}
 
@@ -407,17 +412,18 @@ def attention_on_objects(model: ShowAttendTell, data: CaptioningData, captions: 
     Returns:
         The mean over all those words, in ``[0, 1]`` (``nan`` if no caption is true).
     """
-    side = int(round(math.sqrt(model.encoder(data.images[:1]).shape[1])))
-    if side % GRID:
-        raise ValueError(f"the feature grid ({side} x {side}) does not divide into {GRID} x {GRID} scene cells")
-    k = side // GRID  # feature regions per scene cell and side
     masses = []
     for image, scene, caption in zip(data.images, data.scenes, captions):
         if not is_true_caption(caption, scene):
             continue
         first, second = mentioned_objects(caption, scene)
         ids = data.vocab.encode(caption)
-        maps = attention_maps(model, image, ids, data.vocab).reshape(len(ids), side, side)  # (T, side, side)
+        maps = attention_maps(model, image, ids, data.vocab)  # (T, L)
+        side = int(round(math.sqrt(maps.shape[1])))
+        if side * side != maps.shape[1] or side % GRID:
+            raise ValueError(f"the feature grid (L = {maps.shape[1]}) does not divide into {GRID} x {GRID} scene cells")
+        k = side // GRID  # feature regions per scene cell and side
+        maps = maps.reshape(len(ids), side, side)  # (T, side, side)
         n_rel = len(parse_caption(caption)[1].split())
         for t, obj in ((1, first), (2, first), (4 + n_rel, second), (5 + n_rel, second)):
             masses.append(float(maps[t, k * obj.row:k * (obj.row + 1), k * obj.col:k * (obj.col + 1)].sum()))

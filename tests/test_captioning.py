@@ -331,3 +331,15 @@ def test_mentioned_objects_follow_the_caption_order():
     assert mentioned_objects("a red circle right of a red circle", scene) == (b, a)
     with pytest.raises(ValueError, match="not true"):
         mentioned_objects("a red circle above a red circle", scene)
+
+
+def test_stepper_decodes_in_eval_mode_whatever_the_models_mode():
+    torch.manual_seed(0)
+    data = make_captioning_data(2, seed=8)
+    model = ShowAndTell(len(data.vocab), channels=8, feature_size=8, hidden_size=8)
+    model.train()
+    running = [b.clone() for b in model.buffers()]
+    in_train = CaptionStepper(model, data.images[0])([data.vocab.bos_id])
+    assert model.training and all(torch.equal(a, b) for a, b in zip(running, model.buffers()))
+    model.eval()
+    assert torch.equal(in_train, CaptionStepper(model, data.images[0])([data.vocab.bos_id]))
