@@ -343,3 +343,18 @@ def test_stepper_decodes_in_eval_mode_whatever_the_models_mode():
     assert model.training and all(torch.equal(a, b) for a, b in zip(running, model.buffers()))
     model.eval()
     assert torch.equal(in_train, CaptionStepper(model, data.images[0])([data.vocab.bos_id]))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_models_and_equations_run_on_the_gpu():
+    data = make_captioning_data(8, seed=9)
+    torch.manual_seed(0)
+    model = ShowAttendTell(len(data.vocab), channels=8, hidden_size=16).cuda()
+    train_captioner(model, data, steps=2, batch_size=4)
+    ids = caption_image(model, data.images[0], data.vocab, "beam", beam_width=2, max_len=5)
+    assert attention_maps(model, data.images[0], ids, data.vocab).device.type == "cuda"
+    args = [torch.randn(2, 3), torch.randn(2, 4, 5), torch.randn(6, 3), torch.randn(6, 5), torch.randn(6)]
+    context, weights = spatial_attention(*(a.cuda() for a in args))
+    ref_context, ref_weights = spatial_attention(*args)
+    assert context.device.type == "cuda"
+    assert torch.allclose(context.cpu(), ref_context, atol=1e-5) and torch.allclose(weights.cpu(), ref_weights, atol=1e-5)
