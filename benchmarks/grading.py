@@ -83,28 +83,31 @@ def nbgrader(subs: Path, course: Path, aid: str) -> tuple[float, dict[str, float
 
 
 def breakdown(aid: str) -> None:
-    from autograder.executor import Zygote
+    from autograder.engine import grade_notebook
+    from autograder.grading import Worker
     from autograder.limits import Limits
-    from autograder.notebooks import load_assignment, merge
+    from autograder.notebooks import load_assignment
+    from autograder.remote import Session
+    from autograder.static import prelude
 
     a = load_assignment(aid)
-    cells = merge(a, json.loads((REPO / "solutions" / aid / f"{aid}.ipynb").read_text()))
-    z = Zygote()
+    nb = json.loads((REPO / "solutions" / aid / f"{aid}.ipynb").read_text())
+    w = Worker()
     t0 = time.perf_counter()
-    z.start()
+    w.zygote.start()
     t1 = time.perf_counter()
-    z.run(["x = 1"], Limits(), [])
+    kernel = w.zygote.spawn(Limits(), prelude(aid))
+    Session(kernel, time.monotonic() + 60).wait_ready()
+    kernel.kill()
     t2 = time.perf_counter()
-    res = z.run([c.source for c in cells], Limits(), [])
+    res = grade_notebook(nb, "bench", a, Limits(), w.zygote, w.policy)
     t3 = time.perf_counter()
-    z.close()
-    tests = [c for c in cells if c.kind == "test"]
-    demo_and_answers = len(cells) - len(tests)
-    print(f"  zygote start (imports numpy, torch, IPython, checks; once per worker): {t1 - t0:6.2f} s")
-    print(f"  fork + sandbox of a fresh kernel (per notebook):                      {t2 - t1:6.2f} s")
-    print(f"  executing the notebook ({demo_and_answers} course/answer cells, {len(tests)} test cells):        "
+    w.close()
+    print(f"  zygote start (imports numpy and torch; once per worker):           {t1 - t0:6.2f} s")
+    print(f"  fork + sandbox + prelude of a fresh kernel (per notebook):         {t2 - t1:6.2f} s")
+    print(f"  one solution notebook: source rules, answers, {len(a.tests)} checks over the channel: "
           f"{t3 - t2:6.2f} s")
-    assert res.status == "ok"
+    assert res.points == a.max_points
 
 
 def main(argv: list[str] | None = None) -> int:
