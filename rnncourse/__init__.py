@@ -51,7 +51,8 @@ _EXPORTS: dict[str, str] = {
     "init_state_from_features": "captioning", "conditioned_gru_step": "captioning",
     "spatial_attention": "captioning", "SceneEncoder": "captioning", "ShowAndTell": "captioning",
     "ShowAttendTell": "captioning", "CaptionStepper": "captioning", "caption_image": "captioning",
-    "attention_maps": "captioning", "attention_on_objects": "captioning", "train_captioner": "captioning", "evaluate_captioner": "captioning",
+    "attention_maps": "captioning", "attention_on_objects": "captioning", "train_captioner": "captioning",
+    "evaluate_captioner": "captioning",
     "modified_precision": "bleu_score", "bleu": "bleu_score", "corpus_bleu": "bleu_score",
     "make_captioning_data": "scenes", "WordVocab": "scenes",
     # data, training, generation
