@@ -66,6 +66,7 @@ bench: venv
 	$(BIN)/python benchmarks/cells.py
 	$(BIN)/python benchmarks/lm.py
 	$(BIN)/python benchmarks/grading.py
+	$(BIN)/python benchmarks/captioning.py
 
 clean:
 	rm -rf _build test-artifacts

@@ -52,10 +52,11 @@ _NUMPY = frozenset({"numpy", "math"})
 _TORCH = frozenset({"numpy", "math", "torch"})
 #: importable top-level modules per chapter. 01–03 are numpy chapters: their exercises are the numpy
 #: computations themselves, and torch would hand them autograd, clipping and the recurrent cells ready-made.
-#: 04–07 are torch chapters; numpy and math stay allowed as helpers. Nothing else: no os, sys, io ...
+#: 04 onwards are torch chapters; numpy and math stay allowed as helpers. Nothing else: no os, sys, io ...
 ALLOWED_IMPORTS: dict[str, frozenset[str]] = {
     "01_rnn": _NUMPY, "02_bptt": _NUMPY, "03_clipping": _NUMPY,
     "04_lstm": _TORCH, "05_gru": _TORCH, "06_language_model": _TORCH, "07_sampling": _TORCH,
+    "09_captioning": _TORCH,
 }
 _RECURRENT = frozenset({"LSTM", "LSTMCell", "GRU", "GRUCell", "RNN", "RNNCell", "RNNBase", "RNNCellBase", "lstm",
                         "gru", "lstm_cell", "gru_cell", "rnn_tanh", "rnn_tanh_cell", "rnn_relu", "rnn_relu_cell",
@@ -77,6 +78,10 @@ EXERCISE_ATTRIBUTES: dict[str, frozenset[str]] = {
     "numerical_gradient": frozenset({"gradient", "approx_fprime", "gradcheck"}),
     "temperature_softmax": frozenset(),
     "top_k_filter": frozenset(),
+    # 09: the GRU step is written by hand (the chapter's models may use nn.GRUCell); the attention is additive
+    "conditioned_gru_step": frozenset({"GRUCell", "GRU", "gru_cell", "gru", "RNNCellBase", "RNNBase"}),
+    "spatial_attention": frozenset({"MultiheadAttention", "multi_head_attention_forward",
+                                    "scaled_dot_product_attention"}),
 }
 #: names that course cells import from rnncourse which an answer may still use: earlier chapters' functions
 #: and data handling, which are not what the chapter asks to write (02 runs the forward pass it differentiates)
@@ -86,6 +91,10 @@ REFERENCE_ALLOWED: dict[str, frozenset[str]] = {
     "03_clipping": frozenset({"rnn_forward"}),
     "06_language_model": frozenset({"CharVocab", "batchify", "bptt_windows", "encode_stream", "load_corpus",
                                     "split_corpus"}),
+    # 09: chapter 7's decoders, the data, the models and the figures; the exercises are imported as ref_*
+    "09_captioning": frozenset({"greedy_decode", "beam_search", "make_captioning_data", "is_true_caption",
+                                "SceneEncoder", "ShowAndTell", "ShowAttendTell", "CaptionStepper", "attention_maps",
+                                "attention_on_objects", "evaluate_captioner", "train_captioner"}),
 }
 FORBIDDEN_NAMES = frozenset({"eval", "exec", "compile", "__import__", "open", "input", "breakpoint", "globals",
                              "locals", "vars", "getattr", "setattr", "delattr", "exit", "quit", "help",
@@ -280,7 +289,8 @@ def _self_names(tree: ast.AST) -> dict[int, str]:
 
 
 def check_source(source: str, chapter: str, module_aliases: set[str] | frozenset[str] = frozenset(),
-                 reference_names: set[str] | frozenset[str] = frozenset(), exercise: str | None = None) -> list[str]:
+                 reference_names: set[str] | frozenset[str] = frozenset(), exercise: str | None = None,
+                 chapter_exercises: set[str] | frozenset[str] | None = None) -> list[str]:
     """Violations in one cell's source, as messages that name the construct and its line.
 
     ``chapter``: the assignment id (``04_lstm``); ``module_aliases``: names the
@@ -296,8 +306,9 @@ def check_source(source: str, chapter: str, module_aliases: set[str] | frozenset
     except SyntaxError:
         return problems  # it fails on its own when it runs
     allowed = _allowed(chapter)
-    if exercise is None:
-        exercise_attrs = frozenset().union(*EXERCISE_ATTRIBUTES.values())
+    if exercise is None:  # an added cell: the rules of the chapter's exercises (of all, if not given)
+        exercise_attrs = frozenset().union(*(attrs for name, attrs in EXERCISE_ATTRIBUTES.items()
+                                             if chapter_exercises is None or name in chapter_exercises))
     else:
         exercise_attrs = EXERCISE_ATTRIBUTES.get(exercise, frozenset())
     implements = FORBIDDEN_ATTRIBUTES.get(chapter, frozenset()) | exercise_attrs
@@ -483,7 +494,7 @@ def check_notebook(cells: list, assignment) -> StaticReport:
         if cell.kind not in ("answer", "student"):
             continue
         problems = check_source(cell.source, assignment.aid, aliases, reference,
-                                exercise=cell.grade_id if cell.kind == "answer" else None)
+                                exercise=cell.grade_id if cell.kind == "answer" else None, chapter_exercises=exercises)
         if not problems:
             continue
         report.blocked.append(index)

@@ -47,6 +47,14 @@ _EXPORTS: dict[str, str] = {
     # 07_sampling (torch)
     "temperature_softmax": "sampling", "top_k_filter": "sampling", "top_p_filter": "sampling",
     "greedy_decode": "sampling", "sample_sequence": "sampling", "beam_search": "sampling",
+    # 09_captioning (torch)
+    "init_state_from_features": "captioning", "conditioned_gru_step": "captioning",
+    "spatial_attention": "captioning", "SceneEncoder": "captioning", "ShowAndTell": "captioning",
+    "ShowAttendTell": "captioning", "CaptionStepper": "captioning", "caption_image": "captioning",
+    "attention_maps": "captioning", "attention_on_objects": "captioning", "train_captioner": "captioning",
+    "evaluate_captioner": "captioning",
+    "modified_precision": "bleu_score", "bleu": "bleu_score", "corpus_bleu": "bleu_score",
+    "make_captioning_data": "scenes", "WordVocab": "scenes",
     # data, training, generation
     "CharVocab": "data", "load_corpus": "data", "TrainConfig": "train",
     "load_pretrained": "pretrained",

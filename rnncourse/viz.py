@@ -344,3 +344,128 @@ def plot_hidden_unit(text: str, activations: ArrayLike, ax: Axes | None = None, 
         ax.set_title(title)
     fig.colorbar(image, ax=ax, fraction=0.02, pad=0.01, label="activation")
     return fig
+
+
+# ----------------------------------------------------------------------------- images and attention
+
+def _image_hwc(name: str, image: ArrayLike) -> np.ndarray:
+    """An RGB image ``(3, S, S)`` (torch layout) as ``(S, S, 3)`` float64 clipped to ``[0, 1]``."""
+    arr = _to_numpy(name, image, ndim=3)
+    if arr.shape[0] != 3:
+        raise ValueError(f"{name} must have shape (3, S, S) (channels first), got {arr.shape}")
+    return np.clip(arr.transpose(1, 2, 0), 0.0, 1.0)
+
+
+def plot_captioned_images(images: ArrayLike, captions: Sequence[str], ncols: int = 4,
+                          marks: Sequence[bool] | None = None) -> Figure:
+    """A grid of images, each with its caption underneath.
+
+    Args:
+        images: ``(N, 3, S, S)`` RGB values in ``[0, 1]``.
+        captions: ``N`` strings; long ones are wrapped after the fourth word.
+        ncols: images per row.
+        marks: optional ``N`` booleans; captions marked ``True`` are drawn in
+            green with a ✓, the others in red with a ✗ (e.g. "true of the scene").
+
+    Returns:
+        The figure.
+    """
+    imgs = [_image_hwc(f"images[{i}]", im) for i, im in enumerate(images)]
+    if len(captions) != len(imgs):
+        raise ValueError(f"captions must have one string per image ({len(imgs)}), got {len(captions)}")
+    if marks is not None and len(marks) != len(imgs):
+        raise ValueError(f"marks must have one boolean per image ({len(imgs)}), got {len(marks)}")
+    if not imgs:
+        raise ValueError("images must contain at least one image")
+    ncols = max(1, min(int(ncols), len(imgs)))
+    nrows = math.ceil(len(imgs) / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(2.3 * ncols, 2.8 * nrows), squeeze=False)
+    for k, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if k >= len(imgs):
+            continue
+        ax.imshow(imgs[k], interpolation="nearest")
+        words = captions[k].split()
+        text = " ".join(words[:4]) + ("\n" + " ".join(words[4:]) if len(words) > 4 else "")
+        colour = "black"
+        if marks is not None:
+            text = ("✓ " if marks[k] else "✗ ") + text
+            colour = "tab:green" if marks[k] else "tab:red"
+        ax.set_title(text, fontsize=8, y=-0.05, va="top", color=colour)
+    fig.tight_layout()
+    return fig
+
+
+def plot_attention_over_image(image: ArrayLike, words: Sequence[str], weights: ArrayLike,
+                              ncols: int = 5) -> Figure:
+    """One panel per word: the image with the attention map of that step drawn over it.
+
+    The map of step ``t`` is the distribution over the ``h × w`` grid of image
+    regions with which word ``t`` was predicted. It is stretched over the
+    image (each region covers ``S/h × S/w`` pixels), shown as a brightness
+    mask: attended regions stay bright, the rest is darkened, and the most
+    attended region is outlined.
+
+    Args:
+        image: ``(3, S, S)`` RGB values in ``[0, 1]``.
+        words: ``T`` words (the generated caption, EOS included if wanted).
+        weights: ``(T, L)`` attention weights, ``L = h * w`` a square number, rows summing to 1.
+        ncols: panels per row.
+
+    Returns:
+        The figure.
+    """
+    img = _image_hwc("image", image)
+    w = _to_numpy("weights", weights, ndim=2)
+    if w.shape[0] != len(words):
+        raise ValueError(f"weights must have one row per word ({len(words)}), got shape {w.shape}")
+    side = int(round(math.sqrt(w.shape[1])))
+    if side * side != w.shape[1]:
+        raise ValueError(f"weights must have L = h * w columns for a square grid, got L = {w.shape[1]}")
+    S = img.shape[0]
+    ncols = max(1, min(int(ncols), len(words)))
+    nrows = math.ceil(len(words) / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(2.0 * ncols, 2.2 * nrows), squeeze=False)
+    for k, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if k >= len(words):
+            continue
+        grid = w[k].reshape(side, side)
+        region = (np.arange(S) * side) // S  # pixel -> row (or column) of its region
+        mask = (grid / max(grid.max(), 1e-12))[region][:, region]  # (S, S)
+        ax.imshow(img * (0.15 + 0.85 * mask[..., None]), interpolation="nearest")
+        r, c = divmod(int(np.argmax(w[k])), side)
+        cell = S / side
+        ax.add_patch(plt.Rectangle((c * cell - 0.5, r * cell - 0.5), cell, cell, fill=False, ec="white", lw=1.2))
+        ax.set_title(f"{words[k]}  (max {w[k].max():.2f})", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def plot_caption_losses(histories: Mapping[str, Mapping[str, Sequence[float]]], smooth: int = 25) -> Figure:
+    """Training loss (nats per word) of several captioning models against the step, smoothed.
+
+    Args:
+        histories: label -> the dict of :func:`rnncourse.captioning.train_captioner`
+            (equal-length lists ``step`` and ``train_loss``).
+        smooth: window of the trailing moving average.
+
+    Returns:
+        The figure (log-scaled loss axis).
+    """
+    if not histories:
+        raise ValueError("histories must contain at least one training history, got an empty mapping")
+    fig, ax = plt.subplots(figsize=(6.5, 3))
+    for label, history in histories.items():
+        step = _to_numpy(f"histories[{label!r}]['step']", history["step"])
+        loss = _to_numpy(f"histories[{label!r}]['train_loss']", history["train_loss"])
+        if step.shape != loss.shape:
+            raise ValueError(f"histories[{label!r}]: step and train_loss must have the same length, "
+                             f"got {step.size} and {loss.size}")
+        ax.plot(step, _smooth(loss, smooth), label=label)
+    ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel("training loss (nats/word)")
+    ax.legend()
+    fig.tight_layout()
+    return fig

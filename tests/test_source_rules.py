@@ -119,6 +119,15 @@ FORBIDDEN = [
     ("loss = torch.nn.functional.cross_entropy(a, b)", "06_language_model", "lm_loss", "cross_entropy' implements"),
     ("loss = nn.NLLLoss()(a, b)", "06_language_model", "lm_loss", "'nn.NLLLoss' implements"),
     ("loss = nn.NLLLoss()(a, b)", "06_language_model", None, "'nn.NLLLoss' implements"),
+    ("h = nn.GRUCell(7, 5)(torch.cat([x, v], 1), h)", "09_captioning", "conditioned_gru_step",
+     "'nn.GRUCell' implements"),
+    ("h = torch.gru_cell(u, h, W_ih, W_hh, b_ih, b_hh)", "09_captioning", "conditioned_gru_step", "'torch.gru_cell' implements"),
+    ("from torch.nn import GRUCell", "09_captioning", None, "'GRUCell'"),
+    ("c = F.scaled_dot_product_attention(q, k, v)", "09_captioning", "spatial_attention",
+     "'scaled_dot_product_attention'"),
+    ("from rnncourse.bleu_score import bleu", "09_captioning", "bleu", "import from 'rnncourse.bleu_score'"),
+    ("import nltk", "09_captioning", "bleu", "import of 'nltk'"),
+    ("from collections import Counter", "09_captioning", "modified_precision", "import from 'collections'"),
 ]
 
 
@@ -150,6 +159,10 @@ ALLOWED = [
     ("from torch import nn\nlayer = nn.Linear(3, 4)", "06_language_model", None),
     ("rng = np.random.default_rng(0)\nq, r = np.linalg.qr(rng.standard_normal((3, 3)))", "03_clipping",
      "orthogonal_init"),
+    ("def spatial_attention(h, grid, W_h, W_g, w):\n"
+     "    scores = torch.tanh(F.linear(grid, W_g) + F.linear(h, W_h).unsqueeze(1)) @ w\n"
+     "    weights = torch.softmax(scores, dim=1)\n"
+     "    return torch.bmm(weights.unsqueeze(1), grid).squeeze(1), weights\n", "09_captioning", "spatial_attention"),
 ]
 
 
@@ -171,9 +184,10 @@ def test_every_honest_solution_passes(aid):
     nb = json.loads((REPO / "solutions" / aid / f"{aid}.ipynb").read_text())
     aliases, reference = course_context(nb["cells"])
     assert reference, "the course cells import reference names the answers may not use"
+    exercises = {gid for gid, _, _ in _answer_cells(aid)}
     for gid, source, _ in _answer_cells(aid):
         assert check_source(source, aid, aliases, reference, exercise=gid) == [], source
-        assert check_source(source, aid, aliases, reference) == [], source  # also as an added cell
+        assert check_source(source, aid, aliases, reference, chapter_exercises=exercises) == [], source  # added
 
 
 def _reference_functions():
@@ -185,10 +199,13 @@ def _reference_functions():
     import rnncourse.lstm
     import rnncourse.rnn
     import rnncourse.sampling
+    import rnncourse.bleu_score
+    import rnncourse.captioning
 
     chapters = {rnncourse.rnn: "01_rnn", rnncourse.bptt: "02_bptt", rnncourse.clipping: "03_clipping",
                 rnncourse.lstm: "04_lstm", rnncourse.gru: "05_gru", rnncourse.lm: "06_language_model",
-                rnncourse.sampling: "07_sampling"}
+                rnncourse.sampling: "07_sampling", rnncourse.captioning: "09_captioning",
+                rnncourse.bleu_score: "09_captioning"}
     for module, aid in chapters.items():
         tree = ast.parse(inspect.getsource(module))
         for node in tree.body:
@@ -205,6 +222,26 @@ def test_reference_implementations_pass_as_answers(aid, name, source):
         assert problems and all("cross_entropy' implements this exercise" in p for p in problems), problems
     else:
         assert problems == []
+
+
+def test_captioning_answers_may_use_the_chapters_tools_but_not_its_references():
+    nb = json.loads((REPO / "solutions" / "09_captioning" / "09_captioning.ipynb").read_text())
+    aliases, reference = course_context(nb["cells"])
+    tools = "model = ShowAttendTell(16)\nids = greedy_decode(CaptionStepper(model, image), 1, 2, 12)\n"
+    assert {"ShowAttendTell", "greedy_decode", "CaptionStepper", "ref_bleu"} <= reference
+    assert check_source(tools, "09_captioning", aliases, reference) == []
+    copied = "def bleu(h, r, max_n=4):\n    return ref_bleu(h, r, max_n)\n"
+    problems = check_source(copied, "09_captioning", aliases, reference, exercise="bleu")
+    assert problems and all("reference implementation" in p for p in problems), problems
+
+
+def test_an_added_cell_follows_the_rules_of_its_own_chapters_exercises():
+    src = "class Model(nn.Module):\n    def __init__(self):\n        super().__init__()\n        self.rnn = nn.GRU(3, 4)\n"
+    ch06 = {"make_lm_pairs", "lm_loss", "perplexity", "bits_per_char", "detach_state", "CharRNNLM"}
+    ch09 = {"init_state_from_features", "conditioned_gru_step", "spatial_attention", "modified_precision", "bleu"}
+    assert check_source(src, "06_language_model", ALIASES, REFS, chapter_exercises=ch06) == []
+    assert any("'nn.GRU' implements" in p for p in check_source(src, "09_captioning", ALIASES, REFS,
+                                                                  chapter_exercises=ch09))
 
 
 def test_defined_names():

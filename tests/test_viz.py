@@ -27,3 +27,41 @@ def test_hidden_unit_html_escapes_and_colours():
     assert "rgb(255,0,0)" in out and "rgb(0,0,255)" in out
     with pytest.raises(ValueError, match="one value per character"):
         viz.hidden_unit_html("ab", [0.0])
+
+
+def test_captioned_images_and_attention_panels():
+    images = np.random.default_rng(0).random((3, 3, 48, 48))
+    fig = viz.plot_captioned_images(images, ["a red circle left of a blue square", "b", "c"], ncols=2,
+                                    marks=[True, False, True])
+    assert isinstance(fig, Figure)
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert titles[0].startswith("✓ a red circle left\nof") and titles[1] == "✗ b"
+    weights = np.zeros((2, 36))
+    weights[0, 7] = weights[1, 35] = 1.0
+    fig = viz.plot_attention_over_image(images[0], ["a", "red"], weights)
+    shown = fig.axes[0].images[0].get_array()
+    assert shown.shape == (48, 48, 3)
+    # region 7 = row 1, column 1 of the 6 x 6 grid: pixels 8..15 keep their brightness, others are dimmed
+    assert np.allclose(shown[8:16, 8:16], np.clip(images[0].transpose(1, 2, 0), 0, 1)[8:16, 8:16])
+    assert np.allclose(shown[0:8, 0:8], 0.15 * images[0].transpose(1, 2, 0)[0:8, 0:8])
+
+
+def test_image_figures_name_bad_arguments():
+    with pytest.raises(ValueError, match="channels first"):
+        viz.plot_captioned_images(np.zeros((1, 48, 48, 3)), ["x"])
+    with pytest.raises(ValueError, match="one string per image"):
+        viz.plot_captioned_images(np.zeros((2, 3, 8, 8)), ["x"])
+    with pytest.raises(ValueError, match="one row per word"):
+        viz.plot_attention_over_image(np.zeros((3, 8, 8)), ["a"], np.ones((2, 4)) / 4)
+    with pytest.raises(ValueError, match="square grid"):
+        viz.plot_attention_over_image(np.zeros((3, 8, 8)), ["a"], np.ones((1, 5)) / 5)
+
+
+def test_caption_losses_plots_one_smoothed_line_per_model():
+    fig = viz.plot_caption_losses({"a": {"step": [1, 2, 3], "train_loss": [3.0, 1.0, 2.0]},
+                                   "b": {"step": [1, 2], "train_loss": [1.0, 0.5]}}, smooth=2)
+    lines = fig.axes[0].get_lines()
+    assert [ln.get_label() for ln in lines] == ["a", "b"]
+    assert np.allclose(lines[0].get_ydata(), [3.0, 2.0, 1.5])
+    with pytest.raises(ValueError, match="same length"):
+        viz.plot_caption_losses({"a": {"step": [1, 2], "train_loss": [1.0]}})
