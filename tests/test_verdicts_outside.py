@@ -109,3 +109,18 @@ def test_course_helpers_an_answer_may_use_are_answered_by_the_grader(zygote):
                    "assert _hs.shape == (2, 1, 3) and abs(_hs[0, 0, 0] - np.tanh(2.0)) < 1e-12\n" + src)
     result = grade(with_answer(sol, "rnn_step_backward", uses_helper), assignment, zygote)
     assert result.points == assignment.max_points, (result.cell_errors, [t.message for t in result.tests])
+
+
+def test_a_served_helper_may_call_back_into_the_students_code(zygote):
+    """Chapter 9's answers may use chapter 7's greedy_decode with their own step function: the grader runs the
+    helper and calls the kernel's step function back while the kernel waits for the helper's answer."""
+    assignment = load_assignment("09_captioning")
+    from tests.grading_utils import cell_by_id
+
+    sol = load("solutions", "09_captioning")
+    src = "".join(cell_by_id(sol, "init_state_from_features")["source"])
+    uses_helper = ("def _step(prefix):\n    return torch.log_softmax(torch.tensor([0.0, 0, 0, 1.0 * len(prefix), 2]), 0)\n"
+                   "_seq = greedy_decode(_step, 0, 1, 5)\nassert _seq == [4, 3, 3, 3, 3], _seq\n" + src)
+    result = grade(with_answer(sol, "init_state_from_features", uses_helper), assignment, zygote)
+    assert not result.cell_errors, result.cell_errors
+    assert result.status == "ok" and result.points == assignment.max_points, [t.message for t in result.tests]
