@@ -47,6 +47,10 @@ _EXPORTS: dict[str, str] = {
     # 07_sampling (torch)
     "temperature_softmax": "sampling", "top_k_filter": "sampling", "top_p_filter": "sampling",
     "greedy_decode": "sampling", "sample_sequence": "sampling", "beam_search": "sampling",
+    # 08_seq2seq_attention (torch)
+    "dot_attention": "attention", "additive_attention": "attention", "length_mask": "attention",
+    "make_decoder_io": "seq2seq", "attention_decoder_step": "seq2seq", "Seq2Seq": "seq2seq",
+    "SymbolVocab": "seqtasks", "make_batch": "seqtasks",
     # data, training, generation
     "CharVocab": "data", "load_corpus": "data", "TrainConfig": "train",
     "load_pretrained": "pretrained",
