@@ -10,9 +10,10 @@ from autograder.limits import Limits
 
 
 def _add_limits(p: argparse.ArgumentParser) -> None:
+    group = p.add_argument_group("limits on each notebook")
     for f in dataclasses.fields(Limits):
-        p.add_argument("--" + f.name.replace("_", "-"), type=type(f.default), default=None,
-                       help=f"resource limit (default {f.default})")
+        group.add_argument("--" + f.name.replace("_", "-"), type=type(f.default), default=None,
+                           help=f"{f.metadata['help']} (default {f.default})")
 
 
 def _limits(args: argparse.Namespace) -> Limits:
@@ -38,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     _add_limits(g)
     r = sub.add_parser("release", help="regenerate chapters/ from solutions/")
     r.add_argument("--check", action="store_true", help="only check that chapters/ is up to date")
-    v = sub.add_parser("validate", help="run a notebook and list its test cells")
+    v = sub.add_parser("validate", help="grade one notebook as grading would and list its test cells")
     v.add_argument("notebook", type=Path)
     _add_limits(v)
     rep = sub.add_parser("report", help="HTML report of OUT/grades.csv")

@@ -57,6 +57,19 @@ def visible_part(source: str) -> str:
     return "\n".join(out)
 
 
+def hidden_part(source: str) -> str:
+    """The code between a test cell's hidden-test markers (what the grader runs as the test's check)."""
+    out, hidden = [], False
+    for line in source.splitlines():
+        if "### BEGIN HIDDEN TESTS" in line:
+            hidden = True
+        elif "### END HIDDEN TESTS" in line:
+            hidden = False
+        elif hidden:
+            out.append(line)
+    return "\n".join(out)
+
+
 def load_assignment(aid: str, solutions: Path | None = None, chapters: Path | None = None) -> Assignment:
     solutions = solutions or REPO / "solutions"
     chapters = chapters or REPO / "chapters"

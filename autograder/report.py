@@ -5,11 +5,12 @@ import base64
 import csv
 import html
 import io
-import json
 from collections import Counter, defaultdict
 from pathlib import Path
 
 import matplotlib
+
+from autograder.grading import load_result
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -30,16 +31,10 @@ def report(out: Path, log=print) -> int:
         return 2
     rows = list(csv.DictReader(open(csv_path, encoding="utf-8")))
     totals: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
-    maxima: dict[str, float] = defaultdict(float)
     passed: dict[tuple[str, str], list[bool]] = defaultdict(list)
     for r in rows:
         totals[r["assignment_id"]][r["student_id"]] += float(r["points"])
         passed[(r["assignment_id"], r["grade_id"])].append(float(r["points"]) >= float(r["max_points"]) > 0)
-    for (aid, gid), _ in passed.items():
-        pass
-    for r in rows:
-        if r["student_id"] == rows[0]["student_id"] or True:
-            maxima.setdefault(r["assignment_id"], 0.0)
     per_assignment_max = defaultdict(float)
     seen = set()
     for r in rows:
@@ -49,13 +44,10 @@ def report(out: Path, log=print) -> int:
             per_assignment_max[r["assignment_id"]] += float(r["max_points"])
     messages: Counter = Counter()
     for path in (out / ".results").glob("*/*.json"):
-        try:
-            res = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        for gid, e in res.get("tests", {}).items():
-            if not e.get("passed") and e.get("message"):
-                messages[(res["assignment_id"], gid, e["message"][:160])] += 1
+        res = load_result(path)
+        for t in res.tests if res is not None else []:
+            if not t.passed and t.message:
+                messages[(res.assignment_id, t.grade_id, t.message[:160])] += 1
     parts = ["<!doctype html><html><head><meta charset='utf-8'><title>Grading report</title><style>"
              "body{font-family:system-ui,sans-serif;max-width:1000px;margin:2em auto}"
              "td,th{border:1px solid #ccc;padding:.3em}table{border-collapse:collapse}</style></head><body>",

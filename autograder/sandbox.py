@@ -1,125 +1,256 @@
-"""Isolation of a graded notebook's kernel, and refusal of malformed submission files.
+"""The kernel's sandbox: how a notebook's kernel process is started, sealed and contained.
 
-Layers, each tried in the kernel process right after it forks from the
-zygote and before any student code runs (see ``describe_layers`` and the
-README's grading section):
+``launch`` runs in a process freshly forked from the zygote (the *keeper*)
+before any student code exists in it, and never returns. It applies these
+layers, each tried on its own and its outcome recorded (``describe_layers``
+turns the record into the lines every grading run prints):
 
-1. **Scratch directory**: the working directory holds nothing but scratch space.
-2. **Mount namespace** (needs root or CAP_SYS_ADMIN): ``solutions/``, the
-   submissions folder, the grading output and the git directory are covered
-   by empty read-only tmpfs mounts, so they cannot be read even by path.
-3. **Network namespace** (same requirement): a new, empty network stack — no
-   route anywhere, not even to the host's loopback services.
-4. **Unprivileged user** (needs root): the kernel drops to ``nobody`` with
-   ``no_new_privs``, so files private to the grader stay unreadable and it
-   cannot undo the layers above.
-5. **Resource limits** (``setrlimit``, always available): CPU time, address
-   space, processes, open files, file size, no core dumps.
+1. **private channel** — every inherited descriptor is closed except the
+   notebook's own two pipes; stdin, stdout and stderr are ``/dev/null``.
+2. **process containment** (root) — the kernel is process 1 of a PID
+   namespace of its own, so when it dies every process it started dies with it
+   (``setsid`` or double forks do not help), and it sees no other process; the
+   kernel and the keeper carry ``PR_SET_PDEATHSIG``, so killing the keeper (what
+   the grader does) or the zygote ends the kernel. Without root: a session of
+   its own, and the zygote (a child subreaper) kills whatever is left after
+   each notebook.
+3. **filesystem allowlist** (root) — a mount namespace whose root is a fresh
+   tmpfs holding only the system libraries (``/usr``, ``/lib*``), the
+   interpreter, the virtual environment's site-packages (read-only), a few
+   devices, a ``/proc`` of the kernel's own namespace and a private ``/tmp``
+   (its working directory, a tmpfs of ``--max-scratch-bytes``). The course
+   repository, ``rnncourse``, ``autograder``, ``solutions/``, the other
+   submissions, the grading output and every home directory are absent.
+4. **network namespace** (root) — no interface but a loopback that is down.
+5. **resource limits** — CPU time, address space, processes, open files, file
+   size, no core dumps.
+6. **unprivileged user** (root) — uid = gid = ``SANDBOX_UID_BASE`` + the
+   keeper's pid: an id of its own per kernel, with no account, no groups and
+   no capabilities, so kernels cannot signal each other or share a process
+   limit.
+7. **no_new_privs** — no set-uid program can give privileges back.
+8. **system-call filter** (seccomp, x86-64) — no new namespaces, mounts,
+   ptrace, keyrings, BPF, io_uring or module loading.
 
-Wall-clock limits, output caps and killing the whole process group are
-enforced from outside by the grader. Where a layer is unavailable the run says
-so at its start.
+None of this is what keeps grades honest: the verdicts are decided outside
+the kernel (autograder/remote.py). The sandbox keeps student code from
+harming the machine, the grader and the other students.
 """
 from __future__ import annotations
 
 import ctypes
+import errno
 import json
 import os
+import platform
 import resource
 import signal
-import stat
+import site
+import struct
+import sys
 from pathlib import Path
+from typing import Callable
 
 from autograder.limits import Limits
 
-CLONE_NEWNS = 0x00020000
-CLONE_NEWNET = 0x40000000
+REPO = Path(__file__).resolve().parent.parent
+
+CLONE_NEWNS, CLONE_NEWCGROUP, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x02000000, 0x04000000, 0x08000000
+CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x10000000, 0x20000000, 0x40000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
-MS_REC, MS_PRIVATE = 0x4000, 0x40000
-PR_SET_NO_NEW_PRIVS = 38
-SANDBOX_UID = SANDBOX_GID = 65534  # nobody / nogroup
+MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 0x4000, 0x40000
+PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS, PR_GET_NO_NEW_PRIVS, PR_SET_SECCOMP = 1, 38, 39, 22
+PR_SET_CHILD_SUBREAPER = 36
+
+#: a kernel runs as uid = gid = SANDBOX_UID_BASE + its keeper's pid: unique among the kernels alive at one time
+SANDBOX_UID_BASE = 100_000
+#: system folders bound read-only into the kernel's root (symbolic links among them are recreated as links)
+SYSTEM_PATHS = ("/usr", "/lib", "/lib64", "/lib32", "/libx32", "/bin", "/sbin", "/etc/ld.so.cache",
+                "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime")
+#: device files bound into the kernel's /dev
+DEVICES = ("null", "zero", "full", "random", "urandom")
+
+#: the layers, in the order they are applied, and what each one guarantees when it is on
+LAYERS = {
+    "private channel": "the kernel holds its own two pipes and nothing else the grader or other kernels use",
+    "process containment": "every process the kernel starts dies with it; it sees no process but its own",
+    "filesystem allowlist": "the kernel's root holds only system libraries, the interpreter, site-packages and a "
+                            "private /tmp with a size quota: the repository, solutions/, the other submissions, "
+                            "the grading output and home directories are absent",
+    "network namespace": "no network at all: no interface but a loopback that is down",
+    "resource limits": "CPU time, memory, processes, open files and file size are capped; no core dumps",
+    "unprivileged user": "each kernel runs as a user id of its own: it cannot signal other kernels, share their "
+                         "process limit, or undo its sandbox",
+    "no_new_privs": "no set-uid program can give privileges back",
+    "system-call filter": "no new namespaces, mounts, ptrace, keyrings, BPF, io_uring or kernel modules",
+}
+#: what is lost where a layer is not available
+_WITHOUT = {
+    "private channel": "the kernel could reach descriptors it should not hold",
+    "process containment": "a process that leaves the kernel's session lives until the zygote's clean-up after "
+                           "the notebook",
+    "filesystem allowlist": "student code can read every file the kernel's user may read (solutions/ and other "
+                            "submissions included); the verdicts stay outside the kernel all the same",
+    "network namespace": "student code may open network connections",
+    "resource limits": "only the wall-clock limits stop a runaway notebook; memory and disk are not capped",
+    "unprivileged user": "kernels run as the grader's user and can signal each other and the grader's processes",
+    "no_new_privs": "a set-uid program could raise the kernel's privileges",
+    "system-call filter": "the kernel's namespace, mount and debugging interfaces stay reachable",
+}
 
 _libc = ctypes.CDLL(None, use_errno=True)
+_libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
+_libc.unshare.argtypes = [ctypes.c_int]
+_libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+_libc.chroot.argtypes = [ctypes.c_char_p]
 
 
-def _unshare(flags: int) -> bool:
-    return _libc.unshare(flags) == 0
+class _LayerFailed(Exception):
+    pass
 
 
-MS_BIND, MS_MOVE = 4096, 8192
+def _check(ret: int, what: str) -> None:
+    if ret != 0:
+        err = ctypes.get_errno()
+        raise _LayerFailed(f"{what}: {os.strerror(err)} (errno {errno.errorcode.get(err, err)})")
 
 
-def _expose_interpreter(scratch: Path) -> bool:
-    """Keep Python's standard library readable after dropping to ``nobody``.
+def _mount(source: str, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
+    _check(_libc.mount(source.encode(), target.encode(), fstype.encode() if fstype else None, flags,
+                       data.encode() if data else None), f"mount {target}")
 
-    When the interpreter lives under a private directory (``/root/.pyenv``),
-    cover that directory with an empty tmpfs and bind the interpreter's own
-    tree back in: the unprivileged kernel can import the standard library and
-    sees nothing else of the private directory.
+
+def sandbox_uid(keeper_pid: int) -> int:
+    """The user (and group) id of the kernel whose keeper has this pid, once it has dropped its privileges."""
+    return SANDBOX_UID_BASE + keeper_pid
+
+
+def _is_under(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip("/") + "/")
+
+
+def python_paths() -> list[str]:
+    """What the kernel needs of Python: the interpreter's installation and the site-packages folders.
+
+    The repository is not among them, even where the virtual environment lives
+    inside it: only its site-packages folder is bound.
     """
-    import sys
-
-    base = Path(sys.base_prefix).resolve()
-    blocked = next((p for p in reversed(base.parents) if p != Path("/") and not os.stat(p).st_mode & 0o001), None)
-    if blocked is None:
-        return True
-    stage = scratch / ".interpreter"
-    stage.mkdir()
-    if _libc.mount(str(base).encode(), str(stage).encode(), None, MS_BIND | MS_REC, None) != 0:
-        return False
-    if _libc.mount(b"tmpfs", str(blocked).encode(), b"tmpfs", MS_NOSUID | MS_NODEV, b"size=1m,mode=0755") != 0:
-        return False
-    base.mkdir(parents=True, exist_ok=True)
-    return _libc.mount(str(stage).encode(), str(base).encode(), None, MS_MOVE, None) == 0
-
-
-def _hide(path: Path) -> bool:
-    if not path.is_dir():
-        return True
-    opts = b"size=1k,mode=0555"
-    return _libc.mount(b"tmpfs", str(path).encode(), b"tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, opts) == 0
+    repo = os.path.realpath(REPO)
+    venv = os.path.realpath(sys.prefix)
+    found = {os.path.realpath(sys.base_prefix), os.path.realpath(sys.base_exec_prefix)}
+    for entry in [*sys.path, *site.getsitepackages()]:
+        if entry and os.path.isabs(entry) and os.path.isdir(entry):
+            real = os.path.realpath(entry)
+            if _is_under(real, repo) and not (_is_under(real, venv) and real != venv):
+                continue  # the repository itself, or anything in it but the venv's site-packages
+            if os.path.basename(real) in ("site-packages", "dist-packages") or \
+                    _is_under(real, os.path.realpath(sys.base_prefix)):
+                found.add(real)
+    found = {p for p in found if p != "/" and not _is_under(p, "/usr")}  # /usr is bound as a system path
+    return sorted(p for p in found if not any(q != p and _is_under(p, q) for q in found))
 
 
-def enter_sandbox(scratch_dir: Path, limits: Limits, hide: list[Path]) -> dict[str, bool]:
-    """Apply every available layer to the current process; returns which ones took effect."""
-    active: dict[str, bool] = {}
-    os.chdir(scratch_dir)
-    active["scratch directory"] = True
-    is_root = os.geteuid() == 0
-    active["mount namespace"] = False
-    active["network namespace"] = False
-    if is_root and _unshare(CLONE_NEWNS):
-        _libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None)
-        exposed = _expose_interpreter(scratch_dir)
-        active["mount namespace"] = all(_hide(p) for p in hide) and exposed
-    if is_root:
-        active["network namespace"] = _unshare(CLONE_NEWNET)
-    vm_now = _address_space_in_use()
-    for rlim, value in ((resource.RLIMIT_CPU, limits.cpu_seconds),
-                        (resource.RLIMIT_AS, vm_now + limits.memory_bytes),
-                        (resource.RLIMIT_NOFILE, limits.max_open_files),
-                        (resource.RLIMIT_FSIZE, limits.max_file_size),
-                        (resource.RLIMIT_CORE, 0)):
-        resource.setrlimit(rlim, (value, value))
-    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # an oversized write fails with an error instead of killing
-    active["resource limits"] = True
-    active["unprivileged user"] = False
-    if is_root and active["mount namespace"]:  # without the namespace, nobody could not read the stdlib
-        try:
-            for sub in [scratch_dir, *scratch_dir.iterdir()]:
-                if sub.name != ".interpreter":
-                    os.chown(sub, SANDBOX_UID, SANDBOX_GID)
-            os.setgroups([])
-            resource.setrlimit(resource.RLIMIT_NPROC, (limits.max_processes, limits.max_processes))
-            os.setgid(SANDBOX_GID)
-            os.setuid(SANDBOX_UID)
-            active["unprivileged user"] = True
-        except OSError:
-            pass
-    else:
-        resource.setrlimit(resource.RLIMIT_NPROC, (limits.max_processes, limits.max_processes))
-    _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
-    return active
+def _close_other_fds(keep: set[int]) -> None:
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        if fd not in keep:
+            os.dup2(devnull, fd)
+    top = max([*keep, 2, devnull]) + 1
+    start = 3
+    for fd in sorted(keep | {top}):
+        if fd >= start:
+            os.closerange(start, fd)
+            start = fd + 1
+    try:
+        os.closerange(start, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+    except (ValueError, OSError):
+        os.closerange(start, 65536)
+
+
+def _pdeathsig() -> None:
+    _check(_libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "prctl(PR_SET_PDEATHSIG)")
+
+
+def _seccomp_filter() -> bytes:
+    """A classic-BPF program for x86-64: fail the dangerous system calls with EPERM, allow the rest."""
+    ld, jeq, jge, jset, ret = 0x20, 0x15, 0x35, 0x45, 0x06
+    allow, err = 0x7FFF0000, 0x00050000
+
+    def ins(code: int, jt: int, jf: int, k: int) -> bytes:
+        return struct.pack("HBBI", code, jt, jf, k)
+
+    denied = [101, 310, 311, 272, 308, 165, 166, 155, 161, 321, 323, 298, 250, 248, 249, 175, 313, 176, 246, 320,
+              304, 303, 425, 426, 427, 428, 429, 430, 431, 432, 433, 442, 167, 168, 169, 163, 179, 170, 171, 164,
+              227, 159, 172, 173, 103, 153, 135, 212, 312]
+    # ptrace, process_vm_readv/writev, unshare, setns, mount, umount2, pivot_root, chroot, bpf, userfaultfd,
+    # perf_event_open, keyctl, add_key, request_key, (f)init/delete_module, kexec_load/file_load,
+    # open_by_handle_at, name_to_handle_at, io_uring_*, open_tree, move_mount, fsopen, fsconfig, fsmount,
+    # fspick, mount_setattr, swapon/off, reboot, acct, quotactl, sethostname, setdomainname, settimeofday,
+    # clock_settime, adjtimex, iopl, ioperm, syslog, vhangup, personality, lookup_dcookie, kcmp
+    prog = [ins(ld, 0, 0, 4), ins(jeq, 1, 0, 0xC000003E), ins(ret, 0, 0, err | errno.EPERM),  # other ABIs
+            ins(ld, 0, 0, 0), ins(jge, 0, 1, 0x40000000), ins(ret, 0, 0, err | errno.EPERM)]  # x32 ABI
+    for nr in denied:
+        prog += [ins(jeq, 0, 1, nr), ins(ret, 0, 0, err | errno.EPERM)]
+    prog += [ins(jeq, 0, 1, 435), ins(ret, 0, 0, err | errno.ENOSYS)]  # clone3: libc falls back to clone
+    namespaces = CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER | CLONE_NEWPID | \
+        CLONE_NEWNET
+    prog += [ins(jeq, 0, 3, 56), ins(ld, 0, 0, 16), ins(jset, 0, 1, namespaces), ins(ret, 0, 0, err | errno.EPERM),
+             ins(ret, 0, 0, allow)]
+    return b"".join(prog)
+
+
+def _install_seccomp() -> str:
+    if platform.machine() != "x86_64":
+        raise _LayerFailed(f"the filter is written for x86-64, this machine is {platform.machine()}")
+    code = _seccomp_filter()
+    buf = ctypes.create_string_buffer(code, len(code))
+
+    class SockFprog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+    prog = SockFprog(len(code) // 8, ctypes.addressof(buf))
+    _check(_libc.prctl(PR_SET_SECCOMP, 2, ctypes.addressof(prog), 0, 0), "prctl(PR_SET_SECCOMP)")
+    return f"{len(code) // 8} instructions"
+
+
+def _build_root(root: str, limits: Limits, uid: int | None) -> str:
+    """A new root for the kernel: a tmpfs with only the allowlisted paths bound in; then chroot into it."""
+    _mount("none", "/", None, MS_REC | MS_PRIVATE)  # nothing done here propagates back to the host
+    _mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=0755")
+    bound = []
+    for path in [*SYSTEM_PATHS, *python_paths()]:
+        if not os.path.lexists(path):
+            continue
+        target = root + path
+        if os.path.islink(path):
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            if not os.path.lexists(target):
+                os.symlink(os.readlink(path), target)
+            continue
+        if os.path.isdir(path):
+            os.makedirs(target, exist_ok=True)
+        else:
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            open(target, "a").close()
+        _mount(path, target, None, MS_BIND | MS_REC)
+        _mount("none", target, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
+        bound.append(path)
+    os.makedirs(root + "/dev", exist_ok=True)
+    for name in DEVICES:
+        if os.path.exists("/dev/" + name):
+            open(f"{root}/dev/{name}", "a").close()
+            _mount("/dev/" + name, f"{root}/dev/{name}", None, MS_BIND)
+    os.makedirs(root + "/proc", exist_ok=True)
+    _mount("proc", root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    os.makedirs(root + "/tmp", exist_ok=True)
+    owner = f",uid={uid},gid={uid}" if uid is not None else ""
+    _mount("tmpfs", root + "/tmp", "tmpfs", MS_NOSUID | MS_NODEV,
+           f"size={max(limits.max_scratch_bytes, 1 << 20)},mode=0700{owner}")
+    _mount("none", root, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
+    _check(_libc.chroot(root.encode()), "chroot")
+    os.chdir("/tmp")
+    return f"{len(bound)} paths bound read-only ({', '.join(p for p in bound if not p.startswith('/etc'))}); " \
+           f"/tmp quota {limits.max_scratch_bytes // 2**20} MiB"
 
 
 def _address_space_in_use() -> int:
@@ -132,66 +263,172 @@ def _address_space_in_use() -> int:
     return 2 * 2**30
 
 
-_MEANING = {
-    "scratch directory": "the kernel starts in an empty scratch directory",
-    "mount namespace": "solutions/, the submissions and the grading output are hidden from student code",
-    "network namespace": "student code has no network at all",
-    "unprivileged user": "student code runs as 'nobody' and cannot undo the other layers",
-    "resource limits": "CPU time, memory, processes, open files and file size are capped",
-}
+def _rlimits(limits: Limits, per_user: bool) -> str:
+    vm_now = _address_space_in_use()
+    pairs = [(resource.RLIMIT_CPU, limits.cpu_seconds), (resource.RLIMIT_AS, vm_now + limits.memory_bytes),
+             (resource.RLIMIT_NOFILE, limits.max_open_files), (resource.RLIMIT_FSIZE, limits.max_file_size),
+             (resource.RLIMIT_CORE, 0)]
+    if per_user:  # the count is per user id: meaningful only for the kernel's own
+        pairs.append((resource.RLIMIT_NPROC, limits.max_processes))
+    for rlim, value in pairs:
+        resource.setrlimit(rlim, (int(value), int(value)))
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # an oversized write fails with an error, not a kill
+    return (f"cpu {limits.cpu_seconds} s, address space {vm_now // 2**20} + {limits.memory_bytes // 2**20} MiB, "
+            f"{limits.max_processes if per_user else 'uncapped'} processes, {limits.max_open_files} files, "
+            f"files up to {limits.max_file_size // 2**20} MiB, no core dumps")
 
 
-def describe_layers(active: dict[str, bool]) -> list[str]:
-    """Human-readable lines: which layers are on, and what is missing where one is off."""
-    lines = []
-    for layer, meaning in _MEANING.items():
-        if active.get(layer):
-            lines.append(f"sandbox: {layer}: on — {meaning}")
+def _drop_user(uid: int) -> str:
+    os.setgroups([])
+    os.setresgid(uid, uid, uid)
+    os.setresuid(uid, uid, uid)
+    if os.getresuid() != (uid, uid, uid) or os.getresgid() != (uid, uid, uid):
+        raise _LayerFailed("the user id did not change")
+    try:
+        os.setuid(0)
+    except PermissionError:
+        return f"uid = gid = {uid}, no supplementary groups, no capabilities"
+    raise _LayerFailed("root could be regained")
+
+
+def _no_new_privs() -> str:
+    _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(PR_SET_NO_NEW_PRIVS)")
+    if _libc.prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) != 1:
+        raise _LayerFailed("the flag did not stick")
+    return "set"
+
+
+def launch(channel_fds: tuple[int, int], root_dir: str, limits: Limits,
+           run_kernel: Callable[[dict], None]) -> None:
+    """In a keeper freshly forked from the zygote: start the notebook's kernel in its sandbox; never returns.
+
+    ``channel_fds``: the kernel's ends of its private pipes (read, write);
+    ``root_dir``: an empty folder that becomes the kernel's root (root only);
+    ``run_kernel(layers)``: called in the sealed kernel process.
+    The keeper exits with the kernel's exit code, or 128 + the signal that killed it.
+    """
+    layers: dict[str, dict] = {}
+
+    def attempt(name: str, fn: Callable[[], str]) -> bool:
+        try:
+            layers[name] = {"on": True, "detail": fn() or ""}
+        except (_LayerFailed, OSError, ValueError) as err:
+            layers[name] = {"on": False, "detail": str(err)[:300]}
+        return layers[name]["on"]
+
+    try:
+        _close_other_fds(set(channel_fds))
+        layers["private channel"] = {"on": True, "detail": "every other descriptor closed"}
+        _pdeathsig()  # the keeper dies with the zygote
+        os.setsid()
+        is_root = os.geteuid() == 0
+        uid = sandbox_uid(os.getpid()) if is_root else None
+        flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS
+        unshared = 0
+        if is_root:
+            for flag in (flags, CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS, CLONE_NEWNS):
+                if _libc.unshare(flag) == 0:
+                    unshared = flag
+                    break
         else:
-            lines.append(f"sandbox: {layer}: UNAVAILABLE on this machine (needs root / user namespaces) — "
-                         f"without it, not guaranteed: {meaning}")
+            _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+        kernel = os.fork()
+        if kernel == 0:
+            _kernel_side(channel_fds, root_dir, limits, run_kernel, layers, attempt, uid, unshared)
+        for fd in channel_fds:
+            os.close(fd)
+        _, status = os.waitpid(kernel, 0)
+        if not unshared & CLONE_NEWPID:
+            _kill_descendants()
+        os._exit(128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status))
+    finally:
+        os._exit(125)
+
+
+def _kernel_side(channel_fds, root_dir, limits, run_kernel, layers, attempt, uid, unshared) -> None:
+    try:
+        _pdeathsig()  # the kernel dies with its keeper (the grader kills the keeper)
+        is_root = uid is not None
+
+        def need(flag: int, what: str) -> None:
+            if not is_root:
+                raise _LayerFailed(f"needs root (the grader runs as uid {os.geteuid()})")
+            if flag and not unshared & flag:
+                raise _LayerFailed(f"unshare({what}) failed")
+
+        def contain() -> str:
+            need(CLONE_NEWPID, "CLONE_NEWPID")
+            return "process 1 of its own PID namespace; parent-death signal on kernel and keeper"
+
+        attempt("process containment", contain)
+        attempt("filesystem allowlist", lambda: (need(CLONE_NEWNS, "CLONE_NEWNS"),
+                                                  _build_root(root_dir, limits, uid))[1])
+        attempt("network namespace", lambda: (need(CLONE_NEWNET, "CLONE_NEWNET"), "loopback only, down")[1])
+        attempt("resource limits", lambda: _rlimits(limits, per_user=is_root))
+        attempt("unprivileged user", lambda: (need(0, ""), _drop_user(uid))[1])
+        if is_root:
+            _pdeathsig()  # a change of credentials clears the parent-death signal: set it again
+        attempt("no_new_privs", _no_new_privs)
+        attempt("system-call filter", lambda: (_need(layers, "no_new_privs"), _install_seccomp())[1])
+        if not layers["filesystem allowlist"]["on"]:
+            os.chdir("/")
+        run_kernel(layers)
+    finally:
+        os._exit(0)
+
+
+def _need(layers: dict, name: str) -> None:
+    if not layers.get(name, {}).get("on"):
+        raise _LayerFailed(f"needs {name}")
+
+
+def _kill_descendants() -> None:
+    """Without a PID namespace: kill every process that was reparented to this keeper (a subreaper)."""
+    me = os.getpid()
+    for _ in range(100):
+        children = _children_of(me)
+        if not children:
+            break
+        for pid in children:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        try:
+            while os.waitpid(-1, os.WNOHANG)[0]:
+                pass
+        except ChildProcessError:
+            pass
+
+
+def _children_of(parent: int) -> list[int]:
+    found = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                with open(f"/proc/{entry.name}/stat", "rb") as fh:
+                    fields = fh.read().rsplit(b")", 1)[1].split()
+                if int(fields[1]) == parent and fields[0] != b"Z":
+                    found.append(int(entry.name))
+            except (OSError, IndexError, ValueError):
+                pass
+    return found
+
+
+def layer_on(layers: dict, name: str) -> bool:
+    """Whether ``name`` took effect in a kernel's record of its layers."""
+    entry = layers.get(name)
+    return bool(entry.get("on")) if isinstance(entry, dict) else False
+
+
+def describe_layers(layers: dict) -> list[str]:
+    """Human-readable lines: which layers are on, and what is not guaranteed where one is off."""
+    lines = []
+    for name, meaning in LAYERS.items():
+        entry = layers.get(name)
+        detail = str(entry.get("detail", "")) if isinstance(entry, dict) else ""
+        if layer_on(layers, name):
+            lines.append(f"sandbox: {name}: on — {meaning}" + (f" [{detail}]" if detail else ""))
+        else:
+            lines.append(f"sandbox: {name}: UNAVAILABLE ({detail or 'not tried'}) — {_WITHOUT[name]}")
     return lines
-
-
-def inspect_submission(path: Path, root: Path, expected_name: str, limits: Limits) -> tuple[str | None, dict | None]:
-    """Check a submitted file without following links; returns ``(refusal status, notebook JSON)``."""
-    try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        return "missing", None
-    if stat.S_ISLNK(st.st_mode):
-        return "invalid-notebook", None  # a symlink is never followed
-    try:
-        real = Path(os.path.realpath(path))
-        real.relative_to(Path(os.path.realpath(root)))
-    except ValueError:
-        return "invalid-notebook", None
-    if path.name != expected_name:
-        return "wrong-name", None
-    if not stat.S_ISREG(st.st_mode):
-        return "invalid-notebook", None
-    if st.st_size > limits.max_notebook_bytes:
-        return "too-large", None
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-        with os.fdopen(fd, "rb") as fh:
-            raw = fh.read(limits.max_notebook_bytes + 1)
-        data = json.loads(raw.decode("utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
-        return "invalid-notebook", None
-    if not isinstance(data, dict) or data.get("nbformat") != 4 or not isinstance(data.get("cells"), list):
-        return "invalid-notebook", None
-    if len(data["cells"]) > limits.max_cells:
-        return "too-many-cells", None
-    for cell in data["cells"]:
-        if not isinstance(cell, dict) or cell.get("cell_type") not in ("code", "markdown", "raw"):
-            return "invalid-notebook", None
-        src = cell.get("source", "")
-        if isinstance(src, list):
-            if not all(isinstance(s, str) for s in src):
-                return "invalid-notebook", None
-        elif not isinstance(src, str):
-            return "invalid-notebook", None
-        if not isinstance(cell.get("metadata", {}), dict):
-            return "invalid-notebook", None
-    return None, data

@@ -1,129 +1,428 @@
 """Examine student code before it runs, outside the kernel, with Python's ``ast``.
 
-Every unlocked code cell that is not verbatim course code (answer cells and any
-cell the student added or edited) is parsed and checked against the rules of
-its chapter. A violation scores the exercise it belongs to 0 with status
-``forbidden`` and a message that names the construct and its line.
+Every unlocked code cell that is not verbatim course code — the answer cells
+and any cell the student added or edited — is checked against the rules below
+before the notebook is executed. A cell that breaks a rule never runs.
 
-Rules, everywhere: imports only from the chapter's allow-list; no ``rnncourse``
-or ``autograder``; no ``eval``/``exec``/``compile``/``__import__``/``open``/
-``getattr``/``setattr``/``delattr``/``globals``/``locals``/``vars``/``input``/
-``breakpoint``; no dunder attributes (``x.__class__``, ``__subclasses__``,
-``__globals__`` …, except ``super().__init__``); no assignment to, or deletion
-of, an attribute of an imported module (``np.allclose = …``); no IPython
-magics or shell escapes; no use of names the notebook imported from the
-reference package. Chapter-specific: the recurrent modules and kernels of
-``torch`` (``nn.LSTM``, ``LSTMCell``, ``GRU``, ``GRUCell``, ``RNN``, ``RNNCell``,
-``torch._VF``, ``torch.lstm`` …) are forbidden where the exercise is to write
-them (chapters 4 and 5), and allowed in chapter 6, where a model is built from them.
+Attribution (``check_notebook``): a violation in an answer cell scores that
+cell's exercise 0 with status ``forbidden``. A violating cell the student
+added is attributed to every exercise whose name it binds (``def rnn_step``,
+``rnn_step = …``, ``from … import … as rnn_step``), which then scores 0 with
+status ``forbidden``; a violating added cell that binds no exercise name is
+dropped and listed in the feedback: it cannot have earned anything (it never
+runs), and the exercises it did not touch keep the points their own cells earn.
+
+Rules, everywhere:
+
+- imports only from the chapter's allow-list (``ALLOWED_IMPORTS``); never the
+  course's reference package (``rnncourse``) or the grader (``autograder``);
+- no ``eval``/``exec``/``compile``/``__import__``/``open``/``input``/
+  ``breakpoint``/``globals``/``locals``/``vars``/``getattr``/``setattr``/
+  ``delattr``/``exit``/``quit``/``help``/``get_ipython`` (``FORBIDDEN_NAMES``);
+- no dunder names or attributes (``x.__class__``, ``__subclasses__``,
+  ``__globals__``, ``__builtins__`` …; ``super().__init__`` is fine), no
+  defining special methods other than ``DEFINABLE_DUNDERS`` (an ``__eq__`` or
+  ``__array_function__`` could change how the checks compare results), no frame
+  or code attributes (``f_back``, ``gi_frame``, ``tb_frame`` …);
+- no attribute of an imported module that reaches the system or the file
+  system (``torch.os``, ``np.load``, ``torch.hub``, ``torch.library`` …,
+  ``MODULE_ATTRIBUTES``), no private module attribute (``torch._C``), no
+  attribute named after a forbidden module anywhere (``x.os``, ``x.sys``);
+- attributes may be assigned or deleted only on ``self`` (so no
+  ``np.allclose = …``, ``torch.Tensor.allclose = …``, ``type(x).f = …``);
+  names of modules the notebook imports may not be rebound (``np = …``);
+- no IPython magics or shell escapes (``!cmd``, ``%magic``, ``%%cell``,
+  ``x?``): the raw text is run through IPython's own input transformer and any
+  resulting ``get_ipython()`` call is a violation;
+- no use of a reference implementation that a course cell imported
+  (``ref_rnn_step``), except the helpers ``REFERENCE_ALLOWED`` lists.
+
+Chapter and exercise rules: ``FORBIDDEN_ATTRIBUTES`` (torch's recurrent modules
+and kernels where the chapter is to write them), ``EXERCISE_ATTRIBUTES`` (the
+library function that *is* one exercise, such as ``cross_entropy`` for
+``lm_loss``).
 """
 from __future__ import annotations
 
 import ast
 import re
+from dataclasses import dataclass, field
 
-_NUMPY = {"numpy", "math"}
-_TORCH = {"numpy", "math", "torch"}
-#: importable top-level modules per chapter: chapters 1–3 are numpy exercises, 4–7 torch ones
-ALLOWED_IMPORTS: dict[str, set[str]] = {
+_NUMPY = frozenset({"numpy", "math"})
+_TORCH = frozenset({"numpy", "math", "torch"})
+#: importable top-level modules per chapter. 01–03 are numpy chapters: their exercises are the numpy
+#: computations themselves, and torch would hand them autograd, clipping and the recurrent cells ready-made.
+#: 04–07 are torch chapters; numpy and math stay allowed as helpers. Nothing else: no os, sys, io ...
+ALLOWED_IMPORTS: dict[str, frozenset[str]] = {
     "01_rnn": _NUMPY, "02_bptt": _NUMPY, "03_clipping": _NUMPY,
     "04_lstm": _TORCH, "05_gru": _TORCH, "06_language_model": _TORCH, "07_sampling": _TORCH,
 }
-_RECURRENT = {"LSTM", "LSTMCell", "GRU", "GRUCell", "RNN", "RNNCell", "RNNBase", "RNNCellBase", "_VF", "lstm",
-              "gru", "lstm_cell", "gru_cell", "rnn_tanh", "rnn_tanh_cell", "rnn_relu", "rnn_relu_cell",
-              "_thnn_fused_lstm_cell", "_thnn_fused_gru_cell"}
-#: attributes that implement the exercise itself, per chapter
-FORBIDDEN_ATTRIBUTES: dict[str, set[str]] = {
+_RECURRENT = frozenset({"LSTM", "LSTMCell", "GRU", "GRUCell", "RNN", "RNNCell", "RNNBase", "RNNCellBase", "lstm",
+                        "gru", "lstm_cell", "gru_cell", "rnn_tanh", "rnn_tanh_cell", "rnn_relu", "rnn_relu_cell",
+                        "_thnn_fused_lstm_cell", "_thnn_fused_gru_cell", "quantized_lstm", "quantized_gru"})
+#: attribute names that implement a chapter's exercises for the student. 04 and 05 are about writing the
+#: LSTM and GRU cells and layers (and counting their parameters), so torch's recurrent modules and their
+#: kernels are out; 06 builds its model FROM torch.nn.LSTM/GRU/RNN, which is the point there.
+FORBIDDEN_ATTRIBUTES: dict[str, frozenset[str]] = {
     "04_lstm": _RECURRENT, "05_gru": _RECURRENT,
-    "06_language_model": {"_VF"},
-    "07_sampling": {"_VF"},
 }
-FORBIDDEN_CALLS = {"eval", "exec", "compile", "__import__", "open", "getattr", "setattr", "delattr", "globals",
-                   "locals", "vars", "input", "breakpoint", "exit", "quit", "help", "memoryview", "__builtins__"}
-_MAGIC = re.compile(r"^\s*(%|!)")
+#: per exercise: the library call that would be the whole exercise
+EXERCISE_ATTRIBUTES: dict[str, frozenset[str]] = {
+    "lm_loss": frozenset({"cross_entropy", "nll_loss", "CrossEntropyLoss", "NLLLoss"}),
+    "clip_grad_norm": frozenset({"clip_grad_norm", "clip_grad_norm_", "clip_grads_with_norm_"}),
+    "clip_grad_value": frozenset({"clip_grad_value_"}),
+    "orthogonal_init": frozenset({"orthogonal", "orthogonal_", "ortho_group"}),
+    "hidden_jacobian": frozenset({"jacobian", "jacfwd", "jacrev"}),
+    "jacobian_norms": frozenset({"jacobian", "jacfwd", "jacrev"}),
+    "numerical_gradient": frozenset({"gradient", "approx_fprime", "gradcheck"}),
+    "temperature_softmax": frozenset(),
+    "top_k_filter": frozenset(),
+}
+#: names that course cells import from rnncourse which an answer may still use: earlier chapters' functions
+#: and data handling, which are not what the chapter asks to write (02 runs the forward pass it differentiates)
+REFERENCE_ALLOWED: dict[str, frozenset[str]] = {
+    "01_rnn": frozenset({"one_hot"}),
+    "02_bptt": frozenset({"rnn_step", "rnn_forward", "softmax", "cross_entropy", "one_hot", "relative_error"}),
+    "03_clipping": frozenset({"rnn_forward"}),
+    "06_language_model": frozenset({"CharVocab", "batchify", "bptt_windows", "encode_stream", "load_corpus",
+                                    "split_corpus"}),
+}
+FORBIDDEN_NAMES = frozenset({"eval", "exec", "compile", "__import__", "open", "input", "breakpoint", "globals",
+                             "locals", "vars", "getattr", "setattr", "delattr", "exit", "quit", "help",
+                             "get_ipython", "memoryview", "copyright", "credits", "license"})
+#: modules that are never importable, and whose names are forbidden as attributes too (torch.os, np.sys)
+FORBIDDEN_MODULES = frozenset({"os", "sys", "subprocess", "importlib", "builtins", "inspect", "gc", "ctypes",
+                               "pathlib", "io", "shutil", "socket", "signal", "pickle", "marshal", "multiprocessing",
+                               "threading", "_thread", "tempfile", "glob", "platform", "posix", "resource", "pty",
+                               "fcntl", "mmap", "select", "selectors", "asyncio", "code", "codeop", "runpy",
+                               "pkgutil", "imp", "zipimport", "types", "weakref", "atexit", "traceback", "linecache",
+                               "copyreg", "dill", "cloudpickle", "requests", "urllib", "http", "ftplib", "ssl",
+                               "webbrowser", "sysconfig", "site", "faulthandler", "tracemalloc", "functools",
+                               "operator", "rnncourse", "autograder", "IPython", "ipykernel", "nbformat",
+                               "nbgrader"})
+#: attribute names forbidden on anything: they reach files, native code, the system or global hooks
+FORBIDDEN_ATTRIBUTES_ANYWHERE = frozenset({
+    "os", "sys", "subprocess", "builtins", "importlib", "inspect", "gc", "ctypes", "shutil", "socket", "signal",
+    "pickle", "marshal", "multiprocessing", "threading", "_thread", "posix", "pty", "runpy", "pkgutil", "zipimport",
+    "atexit", "copyreg", "loadtxt", "genfromtxt", "fromfile", "fromregex", "memmap", "open_memmap", "from_file",
+    "savez", "savez_compressed", "savetxt", "tofile", "npyio", "ctypeslib", "f2py", "extbuild", "hub",
+    "cpp_extension", "load_library", "serialization", "overrides", "imread", "imsave", "set_default_dtype",
+    "set_default_device", "set_default_tensor_type", "_C", "_VF", "_dynamo", "_inductor", "_ops", "_jit_internal"})
+#: attribute names forbidden on a module (or anything reached from one without calling it): ambiguous names
+#: that an answer's own objects might use, but that on numpy/torch read files, compile or patch operators
+MODULE_ATTRIBUTES = frozenset({
+    "load", "loads", "save", "format", "library", "ops", "classes", "compile", "distributed", "package", "mro",
+    "DataSource", "distutils"}) | FORBIDDEN_MODULES
+#: module aliases an answer may not rebind: the test cells' visible checks use them
+PROTECTED_ALIASES = frozenset({"np", "numpy", "torch", "nn", "F", "functional", "math"})
+#: frame, code and traceback attributes: a way to reach the callers' (the checks') globals
+FRAME_ATTRIBUTES = frozenset({"f_back", "f_globals", "f_locals", "f_builtins", "f_code", "f_trace", "tb_frame",
+                              "tb_next", "gi_frame", "gi_code", "gi_yieldfrom", "cr_frame", "cr_code", "cr_await",
+                              "ag_frame", "ag_code", "co_code", "co_consts", "co_names", "func_globals",
+                              "func_code", "im_func", "im_self"})
+#: special methods an answer may define; any other (__eq__, __float__, __array_function__,
+#: __torch_function__ ...) could change how the checks compare or convert what the answer returns
+DEFINABLE_DUNDERS = frozenset({"__init__", "__repr__", "__str__", "__len__", "__iter__", "__next__", "__getitem__",
+                               "__contains__", "__call__", "__enter__", "__exit__", "__post_init__"})
+_MAGIC_LINE = re.compile(r"^\s*(%|!)")
 
 
-def _root_name(node: ast.AST) -> str | None:
-    while isinstance(node, (ast.Attribute, ast.Subscript, ast.Call)):
-        node = node.value if not isinstance(node, ast.Call) else node.func
-    return node.id if isinstance(node, ast.Name) else None
+def _allowed(chapter: str) -> frozenset[str]:
+    return ALLOWED_IMPORTS.get(chapter, _NUMPY)
 
 
-def check_source(source: str, chapter: str, module_aliases: set[str] = frozenset(),
-                 reference_names: set[str] = frozenset()) -> list[str]:
-    """Violations in one cell's source, as messages naming the construct and line."""
-    problems: list[str] = []
-    for lineno, line in enumerate(source.splitlines(), 1):
-        if _MAGIC.match(line):
-            problems.append(f"line {lineno}: IPython magics and shell commands are not allowed in an answer")
-    if problems:
-        return problems
+def _transform(source: str) -> tuple[str, list[str]]:
+    """IPython's transformation of a cell, and the magics / shell escapes found in it."""
+    problems = []
     try:
-        tree = ast.parse(source)
+        from IPython.core.inputtransformer2 import TransformerManager
+
+        transformed = TransformerManager().transform_cell(source)
+    except Exception:  # noqa: BLE001 - fall back to the plain text if IPython cannot read it
+        transformed = source
+        for lineno, line in enumerate(source.splitlines(), 1):
+            if _MAGIC_LINE.match(line):
+                problems.append(f"line {lineno}: IPython magics and shell commands are not allowed in an answer")
+        return transformed, problems
+    try:
+        tree = ast.parse(transformed)
     except SyntaxError:
-        return []  # it fails on its own when it runs
-    allowed = ALLOWED_IMPORTS.get(chapter, _NUMPY)
-    forbidden_attrs = FORBIDDEN_ATTRIBUTES.get(chapter, set())
-    aliases = set(module_aliases)
+        return transformed, problems
+    original = source.splitlines()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+                and isinstance(node.func.value, ast.Call) and isinstance(node.func.value.func, ast.Name) \
+                and node.func.value.func.id == "get_ipython":
+            text = original[node.lineno - 1].strip() if node.lineno <= len(original) else ""
+            kind = {"system": "shell command", "getoutput": "shell command", "run_cell_magic": "cell magic",
+                    "run_line_magic": "magic"}.get(node.func.attr, "IPython command")
+            problems.append(f"line {node.lineno}: IPython {kind} '{text[:60]}' is not allowed in an answer")
+    return transformed, problems
+
+
+def _bound_names(tree: ast.AST) -> set[str]:
+    """Every name a piece of code binds anywhere (assignments, parameters, definitions, imports, loops)."""
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            names.add(node.id)
+        elif isinstance(node, ast.arg):
+            names.add(node.arg)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            for alias in node.names:
+                names.add((alias.asname or alias.name).split(".")[0])
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            names.add(node.name)
+    return names
+
+
+def _chain(node: ast.AST) -> tuple[ast.AST, list[str], bool]:
+    """The base of an attribute/subscript/call chain, its attribute names (outermost last), and whether a
+    call or subscript lies on the way."""
+    attrs: list[str] = []
+    computed = False
+    while isinstance(node, (ast.Attribute, ast.Subscript, ast.Call)):
+        if isinstance(node, ast.Attribute):
+            attrs.append(node.attr)
+            node = node.value
+        elif isinstance(node, ast.Subscript):
+            computed = True
+            node = node.value
+        else:
+            computed = True
+            node = node.func
+    return node, attrs[::-1], computed
+
+
+def _module_like(node: ast.AST | None, names: set[str], funcs: set[str]) -> bool:
+    """Whether an expression may evaluate to a module (or something reached from one without a call)."""
+    if node is None:
+        return False
+    if isinstance(node, ast.Name):
+        return node.id in names
+    if isinstance(node, (ast.Attribute, ast.Subscript, ast.Starred)):
+        return _module_like(node.value, names, funcs) or (isinstance(node, ast.Attribute) and node.attr in names)
+    if isinstance(node, ast.Call):
+        return isinstance(node.func, ast.Name) and node.func.id in funcs or _module_like(node.func, set(), funcs)
+    if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
+        return any(_module_like(e, names, funcs) for e in node.elts)
+    if isinstance(node, ast.Dict):
+        return any(_module_like(e, names, funcs) for e in node.values)
+    if isinstance(node, ast.IfExp):
+        return _module_like(node.body, names, funcs) or _module_like(node.orelse, names, funcs)
+    if isinstance(node, ast.BoolOp):
+        return any(_module_like(e, names, funcs) for e in node.values)
+    if isinstance(node, ast.NamedExpr):
+        return _module_like(node.value, names, funcs)
+    if isinstance(node, ast.Lambda):
+        return _module_like(node.body, names, funcs)
+    return False
+
+
+def module_like_names(tree: ast.AST, aliases: set[str]) -> set[str]:
+    """Names (and attribute names) that may hold a module: imports, copies of them (``T = torch``,
+    ``mods = [np]``, ``self.m = torch``), and functions or lambdas that return one (their calls count too)."""
+    names = set(aliases)
+    funcs: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                names.add((alias.asname or alias.name).split(".")[0])
+        elif isinstance(node, ast.ImportFrom):
+            for alias in node.names:
+                names.add(alias.asname or alias.name)
+    for _ in range(6):  # to a fixed point
+        before = (len(names), len(funcs))
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign, ast.NamedExpr)):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                if _module_like(node.value, names, funcs):
+                    for target in targets:
+                        for t in ast.walk(target):
+                            if isinstance(t, ast.Name):
+                                names.add(t.id)
+                            elif isinstance(t, ast.Attribute):
+                                names.add(t.attr)
+                        if isinstance(node.value, ast.Lambda):
+                            funcs.update(t.id for t in ast.walk(target) if isinstance(t, ast.Name))
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                if any(isinstance(r, (ast.Return, ast.Yield)) and _module_like(r.value, names, funcs)
+                       for r in ast.walk(node)):
+                    funcs.add(node.name)
+                for arg, default in zip(node.args.args[::-1], node.args.defaults[::-1]):
+                    if _module_like(default, names, funcs):
+                        names.add(arg.arg)
+            elif isinstance(node, (ast.For, ast.comprehension)) and _module_like(node.iter, names, funcs):
+                names.update(t.id for t in ast.walk(node.target) if isinstance(t, ast.Name))
+            elif isinstance(node, ast.withitem) and node.optional_vars is not None \
+                    and _module_like(node.context_expr, names, funcs):
+                names.update(t.id for t in ast.walk(node.optional_vars) if isinstance(t, ast.Name))
+        if (len(names), len(funcs)) == before:
+            break
+    return names | {f"{f}()" for f in funcs}
+
+
+def _self_names(tree: ast.AST) -> dict[int, str]:
+    """For every method in a class body: id of the function node -> the name of its first parameter."""
+    found = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ClassDef):
+            for item in node.body:
+                if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and item.args.args:
+                    found[id(item)] = item.args.args[0].arg
+    return found
+
+
+def check_source(source: str, chapter: str, module_aliases: set[str] | frozenset[str] = frozenset(),
+                 reference_names: set[str] | frozenset[str] = frozenset(), exercise: str | None = None) -> list[str]:
+    """Violations in one cell's source, as messages that name the construct and its line.
+
+    ``chapter``: the assignment id (``04_lstm``); ``module_aliases``: names the
+    course's own cells bind to modules (``np``, ``torch``, ``nn``);
+    ``reference_names``: names the course's cells import from ``rnncourse`` or
+    ``autograder``; ``exercise``: the answer cell's exercise, whose own rules
+    apply too (``None``: a cell the student added — the rules of every
+    exercise of the chapter apply).
+    """
+    transformed, problems = _transform(source)
+    try:
+        tree = ast.parse(transformed)
+    except SyntaxError:
+        return problems  # it fails on its own when it runs
+    allowed = _allowed(chapter)
+    if exercise is None:
+        exercise_attrs = frozenset().union(*EXERCISE_ATTRIBUTES.values())
+    else:
+        exercise_attrs = EXERCISE_ATTRIBUTES.get(exercise, frozenset())
+    implements = FORBIDDEN_ATTRIBUTES.get(chapter, frozenset()) | exercise_attrs
+    bound_here = _bound_names(tree)
+    usable_refs = set(reference_names) - REFERENCE_ALLOWED.get(chapter, frozenset())
+    modlike = module_like_names(tree, set(module_aliases) | usable_refs)
+    funcs = {n[:-2] for n in modlike if n.endswith("()")}
+    aliases = {n for n in modlike if not n.endswith("()")}
+    selfs = _self_names(tree)
+    method_of: dict[int, str] = {}
+    for func in ast.walk(tree):
+        if id(func) in selfs:
+            for inner in ast.walk(func):
+                method_of.setdefault(id(inner), selfs[id(func)])
+
+    magic_lines = {int(p.split(":")[0].split()[1]) for p in problems}
+
+    def add(node: ast.AST, message: str) -> None:
+        problems.append(f"line {getattr(node, 'lineno', 1)}: {message}")
+
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             for alias in node.names:
                 top = alias.name.split(".")[0]
                 if top not in allowed:
-                    problems.append(f"line {node.lineno}: import of '{alias.name}' is not allowed in this chapter "
-                                    f"(allowed: {', '.join(sorted(allowed))})")
-                aliases.add((alias.asname or alias.name).split(".")[0])
-                for part in alias.name.split("."):
-                    if part in forbidden_attrs:
-                        problems.append(f"line {node.lineno}: '{alias.name}' implements this exercise for you")
+                    add(node, f"import of '{alias.name}' is not allowed in an answer "
+                              f"(allowed in this chapter: {', '.join(sorted(allowed))})")
+                for part in alias.name.split(".")[1:]:
+                    if part in implements:
+                        add(node, f"'{alias.name}' implements this exercise for you")
+                    elif part.startswith("_") or part in MODULE_ATTRIBUTES or part in FORBIDDEN_ATTRIBUTES_ANYWHERE:
+                        add(node, f"import of '{alias.name}' is not allowed in an answer")
         elif isinstance(node, ast.ImportFrom):
             mod = node.module or ""
             top = mod.split(".")[0]
             if node.level or top not in allowed:
-                problems.append(f"line {node.lineno}: import from '{'.' * node.level}{mod}' is not allowed in this "
-                                f"chapter (allowed: {', '.join(sorted(allowed))})")
+                add(node, f"import from '{'.' * node.level}{mod}' is not allowed in an answer "
+                          f"(allowed in this chapter: {', '.join(sorted(allowed))})")
+            else:
+                for part in mod.split(".")[1:]:
+                    if part.startswith("_") or part in MODULE_ATTRIBUTES or part in FORBIDDEN_ATTRIBUTES_ANYWHERE:
+                        add(node, f"import from '{mod}' is not allowed in an answer")
             for alias in node.names:
-                if alias.name in forbidden_attrs or alias.name == "*":
-                    problems.append(f"line {node.lineno}: importing '{alias.name}' from '{mod}' is not allowed here")
-                aliases.add(alias.asname or alias.name)
+                if alias.name == "*":
+                    add(node, f"'from {mod} import *' is not allowed in an answer")
+                elif alias.name in implements:
+                    add(node, f"importing '{alias.name}' from '{mod}' is not allowed here: "
+                              "it implements this exercise for you")
+                elif alias.name.startswith("_") or alias.name in MODULE_ATTRIBUTES \
+                        or alias.name in FORBIDDEN_ATTRIBUTES_ANYWHERE:
+                    add(node, f"importing '{alias.name}' from '{mod}' is not allowed in an answer")
         elif isinstance(node, ast.Name):
-            if node.id in FORBIDDEN_CALLS:
-                problems.append(f"line {node.lineno}: '{node.id}' is not allowed in an answer")
-            elif node.id in reference_names and isinstance(node.ctx, ast.Load):
-                problems.append(f"line {node.lineno}: '{node.id}' is the course's reference implementation; "
-                                "write your own")
-            elif node.id.startswith("__") and node.id.endswith("__") and node.id not in ("__name__",):
-                problems.append(f"line {node.lineno}: '{node.id}' is not allowed in an answer")
+            if node.id == "get_ipython" and node.lineno in magic_lines:
+                continue  # what IPython made of a magic, reported as such
+            if node.id in FORBIDDEN_NAMES and not (node.id in bound_here and not node.id.startswith("__")):
+                add(node, f"'{node.id}' is not allowed in an answer")
+            elif node.id.startswith("__") and node.id.endswith("__") and node.id != "__name__":
+                add(node, f"'{node.id}' is not allowed in an answer")
+            elif node.id in usable_refs and isinstance(node.ctx, ast.Load) and node.id not in bound_here:
+                add(node, f"'{node.id}' is the course's reference implementation; write your own")
+            elif isinstance(node.ctx, (ast.Store, ast.Del)) and node.id in set(module_aliases) & PROTECTED_ALIASES:
+                add(node, f"rebinding '{node.id}' (a module the course imports) is not allowed in an answer")
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            if node.name.startswith("__") and node.name.endswith("__") and node.name not in DEFINABLE_DUNDERS:
+                add(node, f"defining '{node.name}' is not allowed in an answer "
+                          "(it could change how the checks compare or convert your results)")
         elif isinstance(node, ast.Attribute):
-            if node.attr.startswith("__") and not (node.attr == "__init__" and isinstance(node.value, ast.Call)
-                                                   and getattr(node.value.func, "id", "") == "super"):
-                problems.append(f"line {node.lineno}: the attribute '{node.attr}' is not allowed in an answer")
-            if node.attr in forbidden_attrs:
-                problems.append(f"line {node.lineno}: '{node.attr}' implements this exercise for you; "
-                                "write it with tensor operations")
-            if isinstance(node.ctx, (ast.Store, ast.Del)) and _root_name(node) in aliases:
-                problems.append(f"line {node.lineno}: changing '{_root_name(node)}.{node.attr}' "
-                                "(an attribute of an imported module) is not allowed")
-    # de-duplicate, keep order
+            base, attrs, computed = _chain(node)
+            from_module = _module_like(node.value, aliases, funcs)
+            attr = node.attr
+            dotted = ".".join(([base.id] if isinstance(base, ast.Name) else []) + attrs)
+            if attr.startswith("__") and attr.endswith("__"):
+                if not (attr == "__init__" and isinstance(node.value, ast.Call)
+                        and getattr(node.value.func, "id", "") == "super"):
+                    add(node, f"the attribute '{attr}' is not allowed in an answer")
+            elif attr in FRAME_ATTRIBUTES:
+                add(node, f"the attribute '{attr}' (frames and code objects) is not allowed in an answer")
+            elif attr in implements:
+                add(node, f"'{dotted if from_module else attr}' implements this exercise for you; "
+                          "write it with tensor operations")
+            elif attr in FORBIDDEN_ATTRIBUTES_ANYWHERE or attr.startswith("register_module_"):
+                add(node, f"the attribute '{attr}' is not allowed in an answer "
+                          "(files, the system, native code or global hooks)")
+            elif from_module and attr in MODULE_ATTRIBUTES:
+                add(node, f"'{dotted}' is not allowed in an answer (files, the system, compilation or global hooks)")
+            elif from_module and attr.startswith("_"):
+                add(node, f"'{dotted}' is a private attribute of a module; it is not allowed in an answer")
+            if isinstance(node.ctx, (ast.Store, ast.Del)):
+                owner = method_of.get(id(node))
+                if isinstance(base, ast.Name) and base.id in aliases and not computed:
+                    add(node, f"changing '{dotted}' (an attribute of an imported module) is not allowed")
+                elif not (isinstance(base, ast.Name) and owner is not None and base.id == owner):
+                    shown = dotted if isinstance(base, ast.Name) and not computed else f"….{attr}"
+                    add(node, f"assigning to or deleting '{shown}' is not allowed in an answer "
+                              "(only attributes of self may be set)")
     return list(dict.fromkeys(problems))
 
 
 def defined_names(source: str) -> set[str]:
-    """Top-level names a cell defines (functions, classes, assignments)."""
+    """Names a cell binds at its top level, including inside top-level if/for/while/with/try blocks."""
+    transformed, _ = _transform(source)
     try:
-        tree = ast.parse(source)
+        tree = ast.parse(transformed)
     except SyntaxError:
         return set()
-    names = set()
-    for node in tree.body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            names.add(node.name)
-        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
-            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            for t in targets:
-                for n in ast.walk(t):
-                    if isinstance(n, ast.Name):
-                        names.add(n.id)
+    names: set[str] = set()
+
+    def visit(stmts: list[ast.stmt]) -> None:
+        for node in stmts:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                names.add(node.name)
+                continue
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                for alias in node.names:
+                    names.add((alias.asname or alias.name).split(".")[0])
+                continue
+            for child in ast.walk(node):
+                if isinstance(child, ast.Name) and isinstance(child.ctx, ast.Store):
+                    names.add(child.id)
+                elif isinstance(child, ast.NamedExpr):
+                    names.add(child.target.id)
+            for attr in ("body", "orelse", "finalbody"):
+                inner = getattr(node, attr, None)
+                if isinstance(inner, list):
+                    visit([s for s in inner if isinstance(s, ast.stmt)])
+            for handler in getattr(node, "handlers", []) or []:
+                visit(handler.body)
+
+    visit(tree.body)
     return names
 
 
@@ -133,24 +432,74 @@ def course_context(source_cells: list[dict]) -> tuple[set[str], set[str]]:
     for cell in source_cells:
         if cell.get("cell_type") != "code":
             continue
+        transformed, _ = _transform(_src(cell))
         try:
-            tree = ast.parse("\n".join(ln for ln in _src(cell).splitlines() if not _MAGIC.match(ln)))
+            tree = ast.parse(transformed)
         except SyntaxError:
             continue
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):
                 for a in node.names:
-                    aliases.add((a.asname or a.name).split(".")[0])
+                    name = (a.asname or a.name).split(".")[0]
+                    if a.name.split(".")[0] in ("rnncourse", "autograder"):
+                        reference.add(a.asname or name)
+                    else:
+                        aliases.add(name)
             elif isinstance(node, ast.ImportFrom):
+                top = (node.module or "").split(".")[0]
                 for a in node.names:
                     name = a.asname or a.name
-                    if (node.module or "").split(".")[0] in ("rnncourse", "autograder"):
+                    if top in ("rnncourse", "autograder"):
                         reference.add(name)
-                    elif name[:1].islower() and name in ("nn", "F", "functional"):
+                    elif name in ("nn", "F", "functional", "optim", "linalg", "random", "fft", "testing"):
                         aliases.add(name)
     return aliases, reference
+
+
+@dataclass
+class StaticReport:
+    """The outcome of ``check_notebook``."""
+
+    forbidden: dict[str, str] = field(default_factory=dict)  # exercise grade_id -> why it scores 0
+    blocked: list[int] = field(default_factory=list)  # indices of merged cells that must not run
+    dropped: list[str] = field(default_factory=list)  # messages for blocked added cells bound to no exercise
+
+
+def check_notebook(cells: list, assignment) -> StaticReport:
+    """Check every answer cell and added cell of a merged notebook (``autograder.notebooks.merge``).
+
+    ``cells``: the merged cells (objects with ``source``, ``kind`` and
+    ``grade_id``); ``assignment``: the chapter (``autograder.notebooks.Assignment``).
+    See the module docstring for how violations are attributed.
+    """
+    aliases, reference = course_context(assignment.cells)
+    exercises = set(assignment.exercises)
+    report = StaticReport()
+    for index, cell in enumerate(cells):
+        if cell.kind not in ("answer", "student"):
+            continue
+        problems = check_source(cell.source, assignment.aid, aliases, reference,
+                                exercise=cell.grade_id if cell.kind == "answer" else None)
+        if not problems:
+            continue
+        report.blocked.append(index)
+        message = "; ".join(problems)
+        owners = [cell.grade_id] if cell.kind == "answer" else sorted(defined_names(cell.source) & exercises)
+        for owner in owners:
+            report.forbidden.setdefault(owner, message)
+        if not owners:
+            report.dropped.append(f"a cell you added was not run: {message}")
+    return report
 
 
 def _src(cell: dict) -> str:
     s = cell.get("source", "")
     return "".join(s) if isinstance(s, list) else s
+
+
+def prelude(chapter: str) -> str:
+    """What the grading kernel runs before the student's cells: the imports the chapter's answers may assume."""
+    lines = ["import math", "import numpy as np"]
+    if "torch" in _allowed(chapter):
+        lines += ["import torch", "from torch import nn", "import torch.nn.functional as F"]
+    return "\n".join(lines) + "\n"

@@ -1,60 +1,58 @@
-"""``python -m autograder validate NOTEBOOK``: run a notebook the way grading does and list its test cells.
+"""``python -m autograder validate NOTEBOOK``: the grading verdict for one notebook, before submitting it.
 
-Students run it before submitting. It uses the released (student) version of
-the chapter, so only the visible checks run; the notebook is executed in a
-fresh sandboxed kernel exactly as in grading, and the exit code is 1 when any
-test cell fails.
+It grades the notebook exactly as ``python -m autograder grade`` does — the
+same engine, the same sandboxed kernel, the same checks, the same verdict rule
+(:func:`autograder.engine.verdict`) — and lists each test cell with its
+points and, where it failed, the message. The exit code is 1 when any test
+cell fails, 2 when the file cannot be graded, 3 when grading itself cannot
+work on this machine.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from autograder.executor import Zygote
+from autograder.engine import grade_notebook
+from autograder.grading import Worker
+from autograder.kernels import InfrastructureError
 from autograder.limits import Limits
-from autograder.notebooks import load_assignment, merge
-from autograder.static import check_source, course_context
+from autograder.notebooks import load_assignment
+from autograder.results import REFUSALS, NotebookResult
+from autograder.submissions import inspect_submission
 
 REPO = Path(__file__).resolve().parent.parent
 
 
-def validate(notebook: Path, limits: Limits | None = None, log=print) -> int:
-    notebook = Path(notebook)
+def validate_result(notebook: Path, limits: Limits | None = None) -> NotebookResult | str:
+    """The grading result for one notebook file, or why it cannot be graded."""
+    notebook = Path(notebook).resolve()
     aid = notebook.stem
-    if not (REPO / "chapters" / aid / f"{aid}.ipynb").exists():
-        log(f"error: {notebook.name} is not one of the course's notebooks (expected e.g. 04_lstm.ipynb)")
-        return 2
+    if not (REPO / "solutions" / aid / f"{aid}.ipynb").exists():
+        return f"{notebook.name} is not one of the course's notebooks (expected e.g. 04_lstm.ipynb)"
+    limits = limits or Limits()
+    status, nb = inspect_submission(notebook, notebook.parent, f"{aid}.ipynb", limits)
+    if status is not None:
+        return REFUSALS.get(status, status).format(aid=aid)
+    worker = Worker()
     try:
-        nb = json.loads(notebook.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as err:
-        log(f"error: {notebook} is not a valid notebook: {err}")
-        return 2
-    # the released notebook as the source: its test cells hold the visible checks only
-    assignment = load_assignment(aid, solutions=REPO / "chapters")
-    cells = merge(assignment, nb)
-    aliases, reference = course_context(assignment.cells)
-    problems = {}
-    for cell in cells:
-        if cell.kind in ("answer", "student"):
-            found = check_source(cell.source, aid, aliases, reference)
-            if found:
-                problems[cell.grade_id or "an added cell"] = found
-    z = Zygote()
-    try:
-        run = z.run([c.source for c in cells], limits or Limits(), [REPO / "solutions", REPO / ".git"])
+        return grade_notebook(nb, "you", load_assignment(aid), limits, worker.zygote, worker.policy)
     finally:
-        z.close()
-    failed = 0
-    for cell, res in zip(cells, run.cells):
-        if cell.kind != "test":
-            continue
-        ok = res.ran and not res.error and not res.stderr.strip()
-        failed += not ok
-        why = "" if ok else (f": {res.ename}: {res.evalue}" if res.error else
-                             (": wrote to stderr (a warning counts as a failure)" if res.ran else f": {run.detail}"))
-        log(f"{'PASSED' if ok else 'FAILED'}  {cell.grade_id}{why}")
-    for where, found in problems.items():
-        failed += 1
-        log(f"FORBIDDEN  {where}: " + "; ".join(found))
-    log(f"{len([c for c in cells if c.kind == 'test']) - min(failed, len(cells))} passed, {failed} failed")
+        worker.close()
+
+
+def validate(notebook: Path, limits: Limits | None = None, log=print) -> int:
+    try:
+        result = validate_result(notebook, limits)
+    except InfrastructureError as err:
+        log(f"error: grading cannot work on this machine: {err}")
+        return 3
+    if isinstance(result, str):
+        log(f"error: {result}")
+        return 2
+    for t in result.tests:
+        log(f"{'PASSED' if t.passed else 'FAILED'}  {t.grade_id} ({t.points:g}/{t.max_points:g})"
+            + ("" if t.passed else f": {t.message}"))
+    for where, why in result.forbidden.items():
+        log(f"FORBIDDEN  {where}: {why}")
+    failed = sum(not t.passed for t in result.tests)
+    log(f"{len(result.tests) - failed} passed, {failed} failed ({result.points:g}/{result.max_points:g} points)")
     return 1 if failed else 0

@@ -118,3 +118,21 @@ def expect_unchanged(name: str, before: list, after: tuple, labels: list[str]) -
             for i, (bi, ai) in enumerate(zip(b, a)):
                 if max_diff(ai, bi) != 0.0:
                     raise CheckFailure(f"{name} modified its input {label}[{i}]; compute new arrays instead")
+
+
+def _qualified(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def class_names(obj: Any) -> list[str]:
+    """Qualified names of an object's classes, for a local object and for one in the grading kernel alike."""
+    if hasattr(type(obj), "remote_mro"):
+        return obj.remote_mro()
+    return [_qualified(c) for c in type(obj).__mro__]
+
+
+def submodule_classes(model: Any) -> list[tuple[str, list[str]]]:
+    """``(name, qualified class names)`` of each submodule of an ``nn.Module``, local or in the grading kernel."""
+    if hasattr(type(model), "remote_modules"):
+        return model.remote_modules()
+    return [(name, [_qualified(c) for c in type(m).__mro__]) for name, m in model.named_modules()]

@@ -7,7 +7,8 @@ from typing import Callable
 import torch
 from torch import nn
 
-from autograder.checks import CheckFailure, call, expect_close, expect_shape, expect_unchanged, snapshot
+from autograder.checks import (CheckFailure, call, class_names, expect_close, expect_shape, expect_unchanged,
+                               snapshot, submodule_classes)
 from autograder.checks._torchcase import generator, randn
 from rnncourse import lm as _ref
 
@@ -136,14 +137,15 @@ def _compare_detached(got, ref, case):
 
 
 def check_CharRNNLM(CharRNNLM: type) -> None:
+    x = _randint(0, 11, (6, 3), generator=generator(604))
     for cell in ("rnn", "lstm", "gru"):
         case = f'cell="{cell}", V=11, E=5, H=7'
         torch.manual_seed(0)
         model = call(CharRNNLM, "CharRNNLM", case, 11, 5, 7, cell=cell)
-        if not isinstance(model, nn.Module):
+        if "torch.nn.modules.module.Module" not in class_names(model):
             raise CheckFailure("CharRNNLM must be a torch.nn.Module subclass")
-        model = model.double().eval()
-        x = _randint(0, 11, (6, 3), generator=generator(604))
+        model = call(model.double, "CharRNNLM.double", case)
+        call(model.eval, "CharRNNLM.eval", case)
         out = call(model, "CharRNNLM.forward", case, x)
         if not isinstance(out, (tuple, list)) or len(out) != 2:
             raise CheckFailure(f"forward should return (logits, state), got {type(out).__name__} ({case})")
@@ -151,21 +153,18 @@ def check_CharRNNLM(CharRNNLM: type) -> None:
         expect_shape("logits", logits, (6, 3, 11), case + ", x of shape (T=6, B=3)")
         changed = x.clone()
         changed[-1] = (changed[-1] + 1) % 11
-        if (model(changed)[0][:-1] - logits[:-1]).abs().max() > 1e-9:
+        again = call(model, "CharRNNLM.forward", case, changed)[0]
+        if (again[:-1] - logits[:-1]).abs().max() > 1e-9:
             raise CheckFailure(f"logits at earlier steps depend on later inputs ({case}); the model must read x left to right")
-        first, mid = model(x[:4])
+        first, mid = call(model, "CharRNNLM.forward", case, x[:4])
         second, _ = call(model, "CharRNNLM.forward", case + " with a state", x[4:], mid)
         expect_close("logits when the state is passed back in", torch.cat([first, second]), logits,
                      case + ": running x[:4] then x[4:] with the returned state must equal running x", atol=1e-9)
-        loss = logits.logsumexp(-1).sum()
-        loss.backward()
-        n_grad = sum(1 for p in model.parameters() if p.grad is not None and p.grad.abs().sum() > 0)
-        if n_grad < 3:
-            raise CheckFailure(f"gradients do not reach the parameters ({case}); the embedding, the recurrent "
-                               "layer and the head must all be used")
-        types = {type(m) for m in model.modules()}
+        if _parameters_used(model, x, logits, case) < 3:
+            raise CheckFailure(f"the logits do not depend on enough of the parameters ({case}); the embedding, "
+                               "the recurrent layer and the head must all be used")
         want = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}[cell]
-        if want not in types and not any(issubclass(t, want) for t in types):
+        if not any(f"torch.nn.modules.rnn.{want.__name__}" in mro for _, mro in submodule_classes(model)):
             raise CheckFailure(f'cell="{cell}" should use torch.nn.{want.__name__}')
     try:
         CharRNNLM(11, 5, 7, cell="transformer")
@@ -175,3 +174,22 @@ def check_CharRNNLM(CharRNNLM: type) -> None:
         raise CheckFailure(f'CharRNNLM(cell="transformer") should raise ValueError, raised {type(err).__name__}') from None
     else:
         raise CheckFailure('CharRNNLM(cell="transformer") should raise ValueError')
+
+
+def _parameters_used(model, x: torch.Tensor, logits: torch.Tensor, case: str) -> int:
+    """How many parameter tensors change the logits when perturbed (through state_dict / load_state_dict)."""
+    original = call(model.state_dict, "CharRNNLM.state_dict", case)
+    if not isinstance(original, dict):
+        raise CheckFailure(f"state_dict() should return a dict of tensors ({case})")
+    gen = generator(605)
+    used = 0
+    for name, value in original.items():
+        if not isinstance(value, torch.Tensor) or not value.is_floating_point() or value.numel() == 0:
+            continue
+        perturbed = dict(original)
+        perturbed[name] = value + 0.5 * torch.randn(value.shape, generator=gen, dtype=value.dtype)
+        call(model.load_state_dict, "CharRNNLM.load_state_dict", case, perturbed)
+        moved = call(model, "CharRNNLM.forward", case, x)[0]
+        used += bool((moved - logits).abs().max() > 1e-6)
+    call(model.load_state_dict, "CharRNNLM.load_state_dict", case, original)
+    return used

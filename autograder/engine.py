@@ -1,0 +1,163 @@
+"""The one place that decides points: ``grade_notebook`` and the verdict rule it applies to each test cell.
+
+One notebook's path:
+
+1. the submitted JSON is merged with the chapter's source
+   (:func:`autograder.notebooks.merge`): locked and test cells always come
+   from ``solutions/``, answers and added cells from the student;
+2. the answers and added cells go through the course's source rules in a
+   limited child process (:mod:`autograder.policy_process`); a cell that
+   breaks one never runs;
+3. a fresh sealed kernel is forked (:mod:`autograder.kernels`,
+   :mod:`autograder.sandbox`), runs the chapter's prelude, then the student's
+   cells in order — and nothing else: no course cell, no test cell;
+4. at each test cell, its hidden block (from ``solutions/``) runs *here*, in
+   the grader, with every name it does not import bound to a proxy of the
+   student's object in the kernel (:mod:`autograder.remote`); the check's
+   verdict is the test cell's verdict (``verdict``).
+
+The student's code can make its own functions wrong, slow or dead. It cannot
+make a check pass: the checks, their references and the comparison all run in
+a process that never executes student code, and only plain data crosses.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from autograder.checks import CheckFailure
+from autograder.kernels import InfrastructureError, KernelGone, Zygote, describe_status
+from autograder.limits import Limits
+from autograder.notebooks import Assignment, hidden_part, merge
+from autograder.policy_process import PolicyProcess
+from autograder.remote import Deadline, Session
+from autograder.results import NotebookResult, TestResult
+from autograder.static import prelude
+
+START_TIMEOUT = 120.0  # seconds for a kernel to start and run the prelude
+
+
+class _Names(dict):
+    """The namespace a hidden block runs in: what it imports is real, every other name is the student's."""
+
+    def __init__(self, session: Session) -> None:
+        super().__init__()
+        self.session = session
+
+    def __missing__(self, name: str) -> Any:
+        return self.session.proxy(name)
+
+
+def verdict(test: Any, exercise_forbidden: str | None, error: BaseException | None, stderr: str,
+            limits: Limits) -> TestResult:
+    """The rule that makes a test cell pass: its exercise ran, its check raised nothing, nothing on stderr."""
+    result = TestResult(test.grade_id, test.points)
+    if exercise_forbidden is not None:
+        result.status, result.message = "forbidden", f"not graded: {exercise_forbidden}"
+    elif error is not None:
+        result.message = _message(error)
+    elif stderr.strip():
+        result.message = "the code wrote to stderr during the test (a warning counts as a failure): " + \
+            stderr.strip().splitlines()[-1]
+    else:
+        result.passed, result.points = True, test.points
+    result.message = result.message[:limits.max_message_chars]
+    return result
+
+
+def _message(error: BaseException) -> str:
+    if isinstance(error, CheckFailure):
+        return str(error)
+    if isinstance(error, AssertionError):
+        return f"AssertionError: {error}".rstrip(": ")
+    return f"{getattr(error, 'remote_name', type(error).__name__)}: {error}"
+
+
+def run_check(session: Session, test: Any, source: str) -> BaseException | None:
+    """Run one test cell's hidden block here against the student's objects; the exception it raised, if any."""
+    names = _Names(session)
+    names["__builtins__"] = __builtins__
+    try:
+        exec(compile(source, f"<{test.grade_id}>", "exec"), names, names)  # noqa: S102 - the course's own code
+    except (KernelGone, Deadline):
+        raise
+    except Exception as err:  # noqa: BLE001 - a failing check is the test's outcome
+        return err
+    return None
+
+
+def grade_notebook(nb: dict, student: str, assignment: Assignment, limits: Limits, zygote: Zygote,
+                   policy: PolicyProcess) -> NotebookResult:
+    """Grade one parsed notebook. Raises InfrastructureError when grading itself cannot work."""
+    aid = assignment.aid
+    result = NotebookResult(student, aid)
+    cells = merge(assignment, nb)
+    report = policy.check(aid, cells)
+    result.forbidden, result.dropped_cells = dict(report.forbidden), list(report.dropped)
+    blocked = set(report.blocked)
+    tests = {t.grade_id: t for t in assignment.tests}
+    started = time.monotonic()
+    kernel = _start_kernel(zygote, limits, aid)
+    session = Session(kernel, started + START_TIMEOUT)
+    try:
+        try:
+            ready = session.wait_ready()
+        except (KernelGone, Deadline) as err:
+            raise InfrastructureError(f"a grading kernel did not start ({err or type(err).__name__}; "
+                                      f"it ended with {describe_status(kernel.kill())})") from None
+        result.layers = ready["layers"]
+        if ready.get("broken"):
+            raise InfrastructureError(f"the sandboxed kernel cannot run the course's prelude: {ready['broken']} "
+                                      "(can the kernel's user read the interpreter and the virtual environment?)")
+        notebook_end = time.monotonic() + limits.notebook_timeout
+        for index, cell in enumerate(cells):
+            session.deadline = min(time.monotonic() + limits.cell_timeout, notebook_end)
+            if cell.kind in ("answer", "student") and index not in blocked:
+                outcome = session.exec(cell.source)
+                if outcome["error"] and cell.kind == "answer":
+                    result.cell_errors[cell.grade_id] = f"{outcome['ename']}: {outcome['evalue']}"[:500]
+            elif cell.kind == "test" and cell.grade_id in tests:
+                test = tests[cell.grade_id]
+                session.stderr.clear()
+                error = run_check(session, test, hidden_part(cell.source))
+                session.release()
+                result.tests.append(verdict(test, result.forbidden.get(test.exercise), error,
+                                            "".join(session.stderr), limits))
+    except Deadline:
+        result.status = "timeout"
+        result.detail = (f"the notebook ran past its time limit ({limits.cell_timeout:g} s per cell or test, "
+                         f"{limits.notebook_timeout:g} s in all)")
+    except KernelGone as err:
+        status = kernel.kill()
+        result.status, result.detail = "error", f"the kernel died ({err}; {describe_status(status)})"
+    finally:
+        if not kernel.finished:
+            try:
+                session.send({"op": "bye"})
+            except KernelGone:
+                pass
+            kernel.kill()
+    done = {t.grade_id for t in result.tests}
+    for test in assignment.tests:  # test cells the notebook did not reach
+        if test.grade_id not in done:
+            status = "forbidden" if test.exercise in result.forbidden else (
+                result.status if result.status != "ok" else "error")
+            message = f"not graded: {result.forbidden[test.exercise]}" if status == "forbidden" else \
+                (result.detail or "the test did not run")
+            result.tests.append(TestResult(test.grade_id, test.points, status=status,
+                                           message=message[:limits.max_message_chars]))
+    order = [t.grade_id for t in assignment.tests]
+    result.tests.sort(key=lambda t: order.index(t.grade_id))
+    return result
+
+
+def _start_kernel(zygote: Zygote, limits: Limits, aid: str):
+    """A fresh kernel; a failure to start is retried once with a fresh zygote, then reported as infrastructure."""
+    for attempt in range(2):
+        try:
+            return zygote.spawn(limits, prelude(aid))
+        except InfrastructureError:
+            zygote.close()
+            if attempt:
+                raise
+    raise AssertionError("unreachable")
