@@ -36,6 +36,12 @@ FORBIDDEN = [
     ("import inspect, gc, ctypes", "04_lstm", "import of 'inspect'"),
     ("import socket", "07_sampling", "import of 'socket'"),
     ("def rnn_step(*a):\n    return ref_rnn_step(*a)", "01_rnn", "reference implementation"),
+    ("c = F.scaled_dot_product_attention(q[:, None], K, V)[:, 0]", "08_seq2seq_attention",
+     "scaled_dot_product_attention' implements this exercise"),
+    ("attn = nn.MultiheadAttention(4, 1)", "08_seq2seq_attention", "MultiheadAttention' implements this exercise"),
+    ("from torch.nn.functional import scaled_dot_product_attention", "08_seq2seq_attention",
+     "importing 'scaled_dot_product_attention'"),
+    ("import os", "08_seq2seq_attention", "import of 'os'"),
 ]
 
 
@@ -44,6 +50,14 @@ def test_forbidden_constructs_are_named(source, chapter, message):
     problems = check_source(source, chapter, {"np", "torch", "nn"}, {"ref_rnn_step"})
     assert problems and any(message in p for p in problems), problems
     assert problems[0].startswith("line ")
+
+
+def test_attention_answers_may_use_softmax_and_matrix_products():
+    src = ("def dot_attention(query, keys, values, mask=None, scale=None):\n"
+           "    s = torch.einsum('bsh,bh->bs', keys, query) / math.sqrt(query.shape[1])\n"
+           "    w = F.softmax(s.masked_fill(~mask, float('-inf')), dim=-1)\n"
+           "    return torch.bmm(w[:, None], values)[:, 0], w\n")
+    assert check_source(src, "08_seq2seq_attention", {"np", "torch", "nn", "F", "math"}, exercise="dot_attention") == []
 
 
 def test_recurrent_modules_are_allowed_where_the_exercise_uses_them():
