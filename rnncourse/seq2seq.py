@@ -259,8 +259,8 @@ def greedy_translate(model: Seq2Seq, src: torch.Tensor, src_len: torch.Tensor,
     was_training = model.training
     model.eval()
     enc, h = model.encode(src, src_len)
-    mask = length_mask(src_len, src.shape[0])
-    y = torch.full((1, src.shape[1]), BOS, dtype=torch.long)  # (1, B)
+    mask = length_mask(src_len, src.shape[0]).to(src.device)
+    y = torch.full((1, src.shape[1]), BOS, dtype=torch.long, device=src.device)  # (1, B)
     ids, weights = [], []
     for _ in range(max_len):
         logits, h, w = model.decode(y, h, enc, mask)  # (1, B, V)
@@ -321,8 +321,9 @@ class Seq2SeqStepper:
 
     def __init__(self, model: Seq2Seq, src_ids: Sequence[int]) -> None:
         self.model = model.eval()
-        src = torch.tensor(list(src_ids), dtype=torch.long)[:, None]  # (S, 1)
-        src_len = torch.tensor([src.shape[0]])
+        self.device = next(model.parameters()).device
+        src = torch.tensor(list(src_ids), dtype=torch.long, device=self.device)[:, None]  # (S, 1)
+        src_len = torch.tensor([src.shape[0]], device=self.device)
         with torch.no_grad():
             self.enc, h = model.encode(src, src_len)
         self.mask = length_mask(src_len)
@@ -334,15 +335,16 @@ class Seq2SeqStepper:
         hit = self.cache.get(key)
         if hit is None:
             h_prev = self._state(key[:-1])[0]
-            y = torch.tensor([[key[-1]]], dtype=torch.long)  # (1, 1)
+            y = torch.tensor([[key[-1]]], dtype=torch.long, device=self.device)  # (1, 1)
             logits, h, w = self.model.decode(y, h_prev, self.enc, self.mask)
             hit = (h, torch.log_softmax(logits[0, 0], dim=-1), None if w is None else w[0, 0])
             self.cache[key] = hit
         return hit
 
     def __call__(self, prefix: Sequence[int]) -> torch.Tensor:
+        """Log-probabilities ``(V,)`` of the next target token after ``prefix`` (``prefix[0]`` is BOS), on the CPU."""
         self.calls += 1
-        return self._state(tuple(int(t) for t in prefix))[1]
+        return self._state(tuple(int(t) for t in prefix))[1].cpu()
 
     def weights(self, prefix: Sequence[int]) -> torch.Tensor | None:
         """Attention weights ``(S,)`` of the step that read the last token of ``prefix``."""

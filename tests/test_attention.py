@@ -135,3 +135,14 @@ def test_keys_of_the_wrong_size_are_named():
 def test_length_mask():
     assert length_mask(torch.tensor([3, 1, 2])).tolist() == [[True, True, True], [True, False, False], [True, True, False]]
     assert length_mask([1], 3).tolist() == [[True, False, False]]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_attention_runs_on_the_inputs_device():
+    q, K, V, mask = (t.cuda() for t in inputs())
+    context, weights = dot_attention(q, K, V, mask)
+    assert context.device.type == "cuda"
+    torch.testing.assert_close(context, F.scaled_dot_product_attention(q[:, None], K, V, attn_mask=mask[:, None])[:, 0])
+    W_q, W_k, v = torch.randn(5, 4, dtype=torch.float64, device="cuda"), torch.randn(5, 4, dtype=torch.float64, device="cuda"), \
+        torch.randn(5, dtype=torch.float64, device="cuda")
+    assert additive_attention(q, K, V, W_q, W_k, v, mask)[1].device.type == "cuda"

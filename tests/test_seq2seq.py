@@ -129,3 +129,15 @@ def test_a_few_training_steps_learn_to_copy_short_strings():
     assert accuracy_by_length(model, [2], n_per_length=50, n_symbols=3)[2] > 0.9
     batch = make_batch(50, 2, 2, n_symbols=3, generator=torch.Generator().manual_seed(5))
     assert teacher_forced_accuracy(model, batch) > 0.9
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_model_attention_and_decoding_run_on_the_inputs_device():
+    model, batch = model_and_batch("dot")
+    model = model.cuda()
+    src, src_len = batch.src.cuda(), batch.src_len.cuda()
+    pred_gpu, w_gpu = greedy_translate(model, src, src_len, 8)
+    pred_cpu, w_cpu = greedy_translate(model.cpu(), batch.src, batch.src_len, 8)
+    assert torch.equal(pred_gpu.cpu(), pred_cpu) and torch.allclose(w_gpu.cpu(), w_cpu, atol=1e-9)
+    stepper = Seq2SeqStepper(model.cuda(), batch.src[: int(batch.src_len[0]), 0].tolist())
+    assert greedy_decode(stepper, BOS, EOS, 8) == pred_cpu[: len(greedy_decode(stepper, BOS, EOS, 8)), 0].tolist()
