@@ -1,7 +1,7 @@
 # Two commands do everything on a fresh machine:
 #   make book   – create .venv from the pinned requirements if needed, build the website
 #   make test   – the same set-up, then the whole test suite
-# Also: make lab (JupyterLab on the chapters), make grade SUBMISSIONS=dir OUT=dir, make bench.
+# Also: make lab (students' JupyterLab on the chapters), make lab-instructor (with the formgrader), make grade SUBMISSIONS=dir OUT=dir, make bench.
 
 PYTHON ?= python3
 VENV   := .venv
@@ -11,7 +11,7 @@ SUBMISSIONS ?= submissions
 OUT    ?= grading-out
 export MPLBACKEND := Agg
 
-.PHONY: venv book test lab grade report release bench browser mathjax clean
+.PHONY: venv book test lab lab-instructor postgres grade report release bench browser mathjax clean
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,14 +32,28 @@ browser:
 	      || echo "warning: could not install chromium; the browser test will fail"; \
 	  else echo "warning: chromium is missing (apt-get install chromium); the browser test will fail"; fi; }
 
+# PostgreSQL for the test of a gradebook shared by several grading hosts (Debian's package; needs root to install).
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null) \
+	      || echo "warning: could not install postgresql; the shared-gradebook tests will be skipped"; \
+	  else echo "warning: postgresql is missing (apt-get install postgresql); its tests will be skipped"; fi; }
+
 book: venv mathjax
 	$(BIN)/jupyter-book build . -W --keep-going
 
-test: venv mathjax browser
+test: venv mathjax browser postgres
 	$(BIN)/python -m pytest
 
+# Students: JupyterLab on the chapters, with nbgrader's assignment list and Validate, without the instructor tools.
 lab: venv
-	$(BIN)/jupyter lab chapters $$( [ "$$(id -u)" = 0 ] && echo --allow-root )
+	JUPYTER_CONFIG_DIR=$(CURDIR)/tools/jupyter-student PATH=$(CURDIR)/$(BIN):$$PATH \
+	  $(BIN)/jupyter lab chapters $$( [ "$$(id -u)" = 0 ] && echo --allow-root )
+
+# Instructors: JupyterLab at the repository root, so nbgrader_config.py applies; the formgrader is in the Nbgrader menu.
+lab-instructor: venv
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/jupyter lab $$( [ "$$(id -u)" = 0 ] && echo --allow-root )
 
 release: venv
 	$(BIN)/python -m autograder release

@@ -32,9 +32,10 @@ from autograder.notebooks import Assignment, hidden_part, merge
 from autograder.policy_process import PolicyProcess
 from autograder.remote import Deadline, Session
 from autograder.results import NotebookResult, TestResult
-from autograder.static import prelude
+from autograder.source_rules import prelude, served_helpers
 
 START_TIMEOUT = 120.0  # seconds for a kernel to start and run the prelude
+MAX_LISTED = 20  # added cells that were not run, listed one by one in a result
 
 
 class _Names(dict):
@@ -93,7 +94,11 @@ def grade_notebook(nb: dict, student: str, assignment: Assignment, limits: Limit
     result = NotebookResult(student, aid)
     cells = merge(assignment, nb)
     report = policy.check(aid, cells)
-    result.forbidden, result.dropped_cells = dict(report.forbidden), list(report.dropped)
+    cap = limits.max_message_chars
+    result.forbidden = {k: v[:cap] for k, v in report.forbidden.items()}
+    result.dropped_cells = [m[:cap] for m in report.dropped[:MAX_LISTED]]
+    if len(report.dropped) > MAX_LISTED:
+        result.dropped_cells.append(f"... and {len(report.dropped) - MAX_LISTED} more added cells that were not run")
     blocked = set(report.blocked)
     tests = {t.grade_id: t for t in assignment.tests}
     started = time.monotonic()
@@ -109,6 +114,7 @@ def grade_notebook(nb: dict, student: str, assignment: Assignment, limits: Limit
         if ready.get("broken"):
             raise InfrastructureError(f"the sandboxed kernel cannot run the course's prelude: {ready['broken']} "
                                       "(can the kernel's user read the interpreter and the virtual environment?)")
+        session.bind(served_helpers(aid))
         notebook_end = time.monotonic() + limits.notebook_timeout
         for index, cell in enumerate(cells):
             session.deadline = min(time.monotonic() + limits.cell_timeout, notebook_end)

@@ -16,6 +16,7 @@ import queue
 import re
 import threading
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -57,19 +58,18 @@ def discover(submissions: Path, assignments: dict[str, Assignment], only: str | 
     return [(s, a) for s in students if only_student in (None, s) for a in wanted]
 
 
-def grade_one(student: str, aid: str, submissions: Path, assignment: Assignment, worker: "Worker",
-              limits: Limits) -> NotebookResult:
-    """Grade one submitted notebook; a refused file is a result too. Raises InfrastructureError."""
+def read_submission(student: str, aid: str, submissions: Path, assignment: Assignment,
+                    limits: Limits) -> NotebookResult | dict:
+    """The submitted notebook's JSON, or the result of refusing the file (nothing in it is run)."""
     folder = submissions / student / aid
-    path = folder / f"{aid}.ipynb"
-    status, nb = inspect_submission(path, submissions, f"{aid}.ipynb", limits)
+    status, nb = inspect_submission(folder / f"{aid}.ipynb", submissions, f"{aid}.ipynb", limits)
     if (submissions / student).is_symlink() or folder.is_symlink():
         status, nb = "invalid-notebook", None  # links are never followed
     elif status == "missing" and folder.is_dir() and any(p.suffix == ".ipynb" for p in folder.iterdir()):
         status = "wrong-name"
     if status is not None:
         return refused(student, aid, status, [(t.grade_id, t.points) for t in assignment.tests])
-    return grade_notebook(nb, student, assignment, limits, worker.zygote, worker.policy)
+    return nb
 
 
 class Worker:
@@ -143,10 +143,43 @@ def _fmt(x: float) -> str:
     return f"{float(x):g}"
 
 
+class Progress:
+    """The progress bar and the closing figures: notebooks done of total, throughput, notebooks per worker."""
+
+    def __init__(self, total: int, show: bool) -> None:
+        self.total, self.done = total, 0
+        self.per_worker: Counter[str] = Counter()
+        self.start = time.monotonic()
+        self.bar = tqdm(total=total, desc="grading", unit="nb", disable=not show)
+        self.lock = threading.Lock()
+
+    def advance(self, worker: str) -> None:
+        with self.lock:
+            self.done += 1
+            self.per_worker[worker] += 1
+            self.bar.update(1)
+            self.bar.set_postfix_str(f"{self.rate():.1f}/min, " + ", ".join(
+                f"{w}: {n}" for w, n in sorted(self.per_worker.items())), refresh=False)
+
+    def rate(self) -> float:
+        elapsed = time.monotonic() - self.start
+        return self.done / elapsed * 60 if elapsed > 0 else 0.0
+
+    def summary(self) -> str:
+        self.bar.close()
+        per = ", ".join(f"{w} {n}" for w, n in sorted(self.per_worker.items())) or "none"
+        return (f"{self.done}/{self.total} notebooks graded in {time.monotonic() - self.start:.1f} s, "
+                f"{self.rate():.1f} notebooks/min; per worker: {per}")
+
+
 def grade(submissions: Path, out: Path, workers: int | None = None, force: bool = False,
           only: str | None = None, only_student: str | None = None, limits: Limits | None = None,
-          progress: bool = True, log=print) -> int:
-    """Grade every submission; returns the exit code: 0 when every notebook was graded, 3 when grading failed."""
+          progress: bool = True, log=print, gradebook: str | None = None, scheduler: str | None = None) -> int:
+    """Grade every submission; returns the exit code: 0 when every notebook was graded, 3 when grading failed.
+
+    Without ``scheduler``: a pool of local workers. With it: the Dask cluster at that address
+    (:mod:`autograder.cluster`). Either way results are written per notebook as they arrive.
+    """
     submissions, out = Path(submissions).resolve(), Path(out).resolve()
     limits = limits or Limits()
     if not submissions.is_dir():
@@ -156,17 +189,40 @@ def grade(submissions: Path, out: Path, workers: int | None = None, force: bool 
                                                                if (p / f"{p.name}.ipynb").exists())}
     pairs = discover(submissions, assignments, only, only_student)
     todo = [(s, a) for s, a in pairs if force or load_result(result_path(out, s, a)) is None]
-    workers = max(1, min(workers or os.cpu_count() or 1, max(1, len(todo))))
+    aids = sorted({a for _, a in todo})
+    run = _run_on_cluster if scheduler else _run_locally
+    failures = run(todo, aids, submissions, out, assignments, limits, progress, log,
+                   scheduler or max(1, min(workers or os.cpu_count() or 1, max(1, len(todo)))), len(pairs))
+    if failures is None:
+        return 3
+    if failures:
+        log(f"error: {len(failures)} notebook(s) could not be graded for reasons of the grading machinery, "
+            f"not of the submissions; they were not graded and no grades.csv was written. First: {failures[0]}")
+        return 3
+    csv_path = write_outputs(out, pairs, assignments)
+    if gradebook:
+        from autograder.nbgrader_bridge import write_gradebook
+
+        n = write_gradebook(gradebook, [r for r in (load_result(result_path(out, s, a)) for s, a in pairs) if r])
+        log(f"wrote {n} notebooks' scores into the gradebook {gradebook}")
+    log(f"wrote {csv_path} and feedback for {len(pairs)} notebooks")
+    return 0
+
+
+def _run_locally(todo, aids, submissions, out, assignments, limits, progress, log, workers, n_pairs):
+    """Grade ``todo`` with local workers; the machinery's failures (None: the canary failed)."""
     pool: queue.Queue[Worker] = queue.Queue()
     team = [Worker() for _ in range(workers)]
     for w in team:
         pool.put(w)
+    failures: list[str] = []
     try:
-        if todo and not _canaries(sorted({a for _, a in todo}), assignments, team, limits, log):
-            return 3
+        if todo and not _canaries(aids, assignments, team, limits, log):
+            return None
         out.mkdir(parents=True, exist_ok=True)
-        log(f"grading {len(todo)} notebooks ({len(pairs) - len(todo)} already graded) with {workers} workers")
-        failures: list[str] = []
+        log(f"grading {len(todo)} notebooks ({n_pairs - len(todo)} already graded) with {workers} workers")
+        bar = Progress(len(todo), progress)
+        names = {id(w): f"worker {i + 1}" for i, w in enumerate(team)}
 
         def task(pair: tuple[str, str]) -> None:
             student, aid = pair
@@ -174,7 +230,9 @@ def grade(submissions: Path, out: Path, workers: int | None = None, force: bool 
             try:
                 for attempt in range(3):
                     try:
-                        res = grade_one(student, aid, submissions, assignments[aid], w, limits)
+                        res = read_submission(student, aid, submissions, assignments[aid], limits)
+                        if isinstance(res, dict):
+                            res = grade_notebook(res, student, assignments[aid], limits, w.zygote, w.policy)
                         break
                     except InfrastructureError as err:
                         w.close()
@@ -182,28 +240,64 @@ def grade(submissions: Path, out: Path, workers: int | None = None, force: bool 
                             failures.append(f"{student}/{aid}: {err}")
                             return
                 _write_json_atomic(result_path(out, student, aid), res.to_json())
+                bar.advance(names[id(w)])
             finally:
                 pool.put(w)
 
-        start = time.monotonic()
-        with ThreadPoolExecutor(workers) as ex, tqdm(total=len(todo), desc="grading", unit="nb",
-                                                     disable=not progress) as bar:
-            for _ in ex.map(lambda p: (task(p), bar.update(1)), todo):
+        with ThreadPoolExecutor(workers) as ex:
+            for _ in ex.map(task, todo):
                 if failures:
                     break
-        elapsed = time.monotonic() - start
+        log(bar.summary())
     finally:
         for w in team:
             w.close()
-    if failures:
-        log(f"error: grading failed for {len(failures)} notebook(s) for reasons of the grading machinery, "
-            f"not of the submissions; no grades.csv was written. First: {failures[0]}")
-        return 3
-    csv_path = write_outputs(out, pairs, assignments)
-    rate = len(todo) / elapsed * 60 if elapsed > 0 and todo else 0.0
-    log(f"wrote {csv_path} and feedback for {len(pairs)} notebooks: {len(todo)} graded in {elapsed:.1f} s "
-        f"({rate:.1f} notebooks/min, {workers} workers)")
-    return 0
+    return failures
+
+
+def _run_on_cluster(todo, aids, submissions, out, assignments, limits, progress, log, scheduler, n_pairs):
+    """Grade ``todo`` on the Dask cluster at ``scheduler``; the machinery's failures (None: a canary failed)."""
+    from dataclasses import asdict
+
+    from autograder.cluster import Cluster
+
+    try:
+        cluster = Cluster(scheduler)
+    except OSError as err:
+        log(f"error: cannot reach the Dask scheduler at {scheduler}: {err}. No grade was written.")
+        return None
+    try:
+        if todo:
+            layers, problem = cluster.canaries(aids, asdict(limits))
+            for line in describe_layers(layers):
+                log(line)
+            if problem:
+                log(f"error: grading cannot work on this cluster: {problem}. No grade was written.")
+                return None
+        out.mkdir(parents=True, exist_ok=True)
+        log(f"grading {len(todo)} notebooks ({n_pairs - len(todo)} already graded) on {scheduler} with "
+            f"{len(cluster.workers)} workers")
+        bar = Progress(len(todo), progress)
+        jobs = []
+        for student, aid in todo:  # files are read and refused here, on the client: workers get JSON
+            res = read_submission(student, aid, submissions, assignments[aid], limits)
+            if isinstance(res, dict):
+                jobs.append((student, aid, res))
+            else:
+                _write_json_atomic(result_path(out, student, aid), res.to_json())
+                bar.advance("client")
+
+        def on_result(student: str, aid: str, text: str, worker: str) -> None:
+            if NotebookResult.from_json(text) is None:
+                raise ValueError(f"a worker returned an unreadable result for {student}/{aid}")
+            _write_json_atomic(result_path(out, student, aid), text)
+            bar.advance(worker)
+
+        failures = cluster.grade(jobs, asdict(limits), on_result)
+        log(bar.summary())
+    finally:
+        cluster.close()
+    return failures
 
 
 def _canaries(aids: list[str], assignments: dict[str, Assignment], team: list[Worker], limits: Limits,

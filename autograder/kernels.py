@@ -69,7 +69,8 @@ class Zygote:
         return " | ".join(text[-5:]) or "no output"
 
     def _recv(self, timeout: float) -> dict:
-        assert self.sock is not None
+        if self.sock is None:
+            raise InfrastructureError("the kernel factory is closed")
         self.sock.settimeout(timeout)
         try:
             data = self.sock.recv(1 << 20)

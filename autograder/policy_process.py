@@ -1,4 +1,4 @@
-"""The source rules (:mod:`autograder.static`) applied in a child process with bounded memory and time.
+"""The source rules (:mod:`autograder.source_rules`) applied in a child process with bounded memory and time.
 
 Parsing untrusted source is work whose size the student chooses. The grader
 caps the size of every cell before anything is parsed
@@ -20,7 +20,7 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from autograder.static import StaticReport
+from autograder.source_rules import StaticReport
 
 MEMORY = 1536 * 2**20
 TIMEOUT = 60.0
@@ -79,7 +79,7 @@ def main() -> int:
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY, MEMORY))
     sys.setrecursionlimit(5000)
     from autograder.notebooks import MergedCell, load_assignment
-    from autograder.static import check_notebook
+    from autograder.source_rules import check_notebook
 
     assignments = {}
     for line in sys.stdin:

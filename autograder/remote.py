@@ -71,6 +71,8 @@ class Session:
         self.peer_seq = 0
         self.deadline = deadline  # time.monotonic() by which the current step must end
         self.callbacks: dict[int, Any] = {}
+        self.callback_ids: dict[int, int] = {}  # id() of a callable sent before -> its callback id
+        self.standing: set[int] = set()  # callbacks bound for the whole notebook (course helpers)
         self.stderr: list[str] = []  # what the student's code wrote to stderr during calls since the last reset
 
     # ------------------------------------------------------------------ messages
@@ -142,9 +144,12 @@ class Session:
         if isinstance(value, RemoteObject) and value._session is self:
             return {"t": "handle", "id": value._id}
         if callable(value):
-            cid = len(self.callbacks) + 1
-            self.callbacks[cid] = value
-            return {"t": "callable", "id": cid}
+            cid = self.callback_ids.get(id(value))
+            if cid is None or self.callbacks.get(cid) is not value:
+                cid = len(self.callbacks) + 1
+                self.callbacks[cid] = value
+                self.callback_ids[id(value)] = cid
+            return {"t": "callable", "id": cid, "pure": bool(getattr(value, "pure_callback", False))}
         raise wire.WireError(f"a value of type {type(value).__name__} cannot be sent to the kernel")
 
     def _ref_in(self, node: dict) -> Any:
@@ -217,8 +222,19 @@ class Session:
         return info
 
     def release(self) -> None:
-        self.callbacks.clear()
+        """Forget the handles, graphs and callbacks of the last test (standing helpers stay)."""
+        self.callbacks = {k: v for k, v in self.callbacks.items() if k in self.standing}
+        self.callback_ids = {id(v): k for k, v in self.callbacks.items()}
         self.request({"op": "release"})
+
+    def bind(self, helpers: dict[str, Any]) -> None:
+        """Make ``helpers`` callable by name in the kernel; each call is answered here, on plain data."""
+        names = {}
+        for name, fn in helpers.items():
+            node = self._ref_out(fn)
+            self.standing.add(node["id"])
+            names[name] = node
+        self.request({"op": "bind", "names": names})
 
     def proxy(self, name: str) -> "RemoteFunction":
         return RemoteFunction(self, name)

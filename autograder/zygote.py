@@ -44,9 +44,9 @@ def _preload() -> None:
 
 def _reap_orphans(keepers: set[int]) -> None:
     """Collect finished orphans and kill any process left that is not a live keeper (the zygote is a subreaper)."""
-    from autograder.sandbox import _children_of
+    from autograder.sandbox import children_of
 
-    for pid in _children_of(os.getpid()):
+    for pid in children_of(os.getpid()):
         if pid not in keepers:
             try:
                 os.kill(pid, signal.SIGKILL)

@@ -104,12 +104,58 @@ def test_interrupted_run_resumes_to_the_same_grades(klass, graded, tmp_path):
     deadline = time.time() + 120
     while time.time() < deadline and not list((out / ".results").glob("*/*.json")):
         time.sleep(0.2)
+    started = _descendants(proc.pid)  # the run's kernel factories, rules processes and kernels
+    assert started
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+    time.sleep(1.0)
+    assert not [p for p in started if _alive(p)], "no process of the killed run may be left behind"
     assert grade(klass, out, "--workers", "2").returncode == 0
     assert (out / "grades.csv").read_text() == (graded / "grades.csv").read_text()
-    leftover = subprocess.run(["pgrep", "-f", "autograder.zygote"], capture_output=True, text=True).stdout.split()
-    assert not leftover, "no grading kernels may be left behind"
+
+
+def _descendants(root: int) -> list[int]:
+    parents = {}
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                with open(f"/proc/{entry.name}/stat", "rb") as fh:
+                    parents[int(entry.name)] = int(fh.read().rsplit(b")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                pass
+    found, frontier = [], [root]
+    while frontier:
+        kids = [p for p, pp in parents.items() if pp in frontier]
+        found += kids
+        frontier = kids
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except OSError:
+        return False
+
+
+def test_same_grades_without_root_privileges(klass, graded, tmp_path):
+    out = tmp_path / "user"
+    env = dict(os.environ, RNNCOURSE_SANDBOX_AS_USER="1")
+    proc = subprocess.run([sys.executable, "-m", "autograder", "grade", str(klass), "--out", str(out)],
+                          capture_output=True, text=True, timeout=600, cwd=REPO, env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "sandbox: filesystem allowlist: UNAVAILABLE" in proc.stdout
+    assert "sandbox: resource limits: on" in proc.stdout
+    assert (out / "grades.csv").read_text() == (graded / "grades.csv").read_text()
+
+
+def test_a_grader_that_cannot_work_writes_no_grade_and_exits_non_zero(klass, tmp_path):
+    out = tmp_path / "broken"
+    proc = grade(klass, out, "--memory-bytes", "1")  # no kernel can allocate anything: the canary fails
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert "grading cannot work on this machine" in proc.stdout and "No grade was written" in proc.stdout
+    assert not (out / "grades.csv").exists() and not list(out.rglob("*.json"))
 
 
 def test_validate_and_report(graded, tmp_path):
