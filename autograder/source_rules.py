@@ -38,7 +38,8 @@ Rules, everywhere:
   (``ref_rnn_step``), except the helpers ``REFERENCE_ALLOWED`` lists.
 
 Chapter and exercise rules: ``FORBIDDEN_ATTRIBUTES`` (torch's recurrent modules
-and kernels where the chapter is to write them), ``EXERCISE_ATTRIBUTES`` (the
+and kernels where the chapter is to write them, torch's attention where the
+chapter is to write attention), ``EXERCISE_ATTRIBUTES`` (the
 library function that *is* one exercise, such as ``cross_entropy`` for
 ``lm_loss``).
 """
@@ -56,6 +57,7 @@ _TORCH = frozenset({"numpy", "math", "torch"})
 ALLOWED_IMPORTS: dict[str, frozenset[str]] = {
     "01_rnn": _NUMPY, "02_bptt": _NUMPY, "03_clipping": _NUMPY,
     "04_lstm": _TORCH, "05_gru": _TORCH, "06_language_model": _TORCH, "07_sampling": _TORCH,
+    "08_seq2seq_attention": _TORCH,
     "09_captioning": _TORCH,
 }
 _RECURRENT = frozenset({"LSTM", "LSTMCell", "GRU", "GRUCell", "RNN", "RNNCell", "RNNBase", "RNNCellBase", "lstm",
@@ -64,8 +66,13 @@ _RECURRENT = frozenset({"LSTM", "LSTMCell", "GRU", "GRUCell", "RNN", "RNNCell", 
 #: attribute names that implement a chapter's exercises for the student. 04 and 05 are about writing the
 #: LSTM and GRU cells and layers (and counting their parameters), so torch's recurrent modules and their
 #: kernels are out; 06 builds its model FROM torch.nn.LSTM/GRU/RNN, which is the point there.
+_ATTENTION = frozenset({"scaled_dot_product_attention", "MultiheadAttention", "multi_head_attention_forward",
+                        "_scaled_dot_product_attention_math", "Transformer", "TransformerDecoderLayer",
+                        "TransformerEncoderLayer"})
 FORBIDDEN_ATTRIBUTES: dict[str, frozenset[str]] = {
     "04_lstm": _RECURRENT, "05_gru": _RECURRENT,
+    # 08 is about writing attention: torch's attention kernels and modules would do it in one call
+    "08_seq2seq_attention": _ATTENTION,
 }
 #: per exercise: the library call that would be the whole exercise
 EXERCISE_ATTRIBUTES: dict[str, frozenset[str]] = {

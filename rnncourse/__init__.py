@@ -47,6 +47,10 @@ _EXPORTS: dict[str, str] = {
     # 07_sampling (torch)
     "temperature_softmax": "sampling", "top_k_filter": "sampling", "top_p_filter": "sampling",
     "greedy_decode": "sampling", "sample_sequence": "sampling", "beam_search": "sampling",
+    # 08_seq2seq_attention (torch)
+    "dot_attention": "attention", "additive_attention": "attention", "length_mask": "attention",
+    "make_decoder_io": "seq2seq", "attention_decoder_step": "seq2seq", "Seq2Seq": "seq2seq",
+    "SymbolVocab": "seqtasks", "make_batch": "seqtasks",
     # 09_captioning (torch)
     "init_state_from_features": "captioning", "conditioned_gru_step": "captioning",
     "spatial_attention": "captioning", "SceneEncoder": "captioning", "ShowAndTell": "captioning",

@@ -469,3 +469,83 @@ def plot_caption_losses(histories: Mapping[str, Mapping[str, Sequence[float]]], 
     ax.legend()
     fig.tight_layout()
     return fig
+
+
+# ----------------------------------------------------------------------------- sequence to sequence
+
+def plot_attention(weights: ArrayLike, source_labels: Sequence[str], target_labels: Sequence[str],
+                   ax: Axes | None = None, title: str = "", colorbar: bool = True) -> Figure:
+    """Heat map of attention weights: one row per output step, one column per source position.
+
+    Row ``t`` is the distribution :math:`\\alpha_t` over the source that the
+    decoder used when it produced ``target_labels[t]``; its entries are in
+    [0, 1] and sum to 1. The colour scale is fixed to [0, 1] so that maps of
+    different examples compare.
+
+    Args:
+        weights: ``(T, S)`` attention weights.
+        source_labels: ``S`` labels of the source positions (columns).
+        target_labels: ``T`` labels of the output steps (rows).
+        ax: axes to draw into; a new figure when ``None``.
+        title: the axes title.
+        colorbar: draw a colour bar.
+
+    Returns:
+        The figure.
+    """
+    w = _to_numpy("weights", weights, ndim=2)
+    T, S = w.shape
+    if len(source_labels) != S or len(target_labels) != T:
+        raise ValueError(f"weights has shape ({T}, {S}): expected {S} source labels and {T} target labels, "
+                         f"got {len(source_labels)} and {len(target_labels)}")
+    if not np.isfinite(w).all() or w.min() < 0 or w.max() > 1 + 1e-6:
+        raise ValueError("weights must be finite and lie in [0, 1] (a softmax over the source positions)")
+    fig, ax = _figure_and_axes(ax, (0.35 * S + 1.6, 0.35 * T + 1.0))
+    image = ax.imshow(w, cmap="Greys", norm=Normalize(0.0, 1.0), aspect="auto", interpolation="nearest")
+    ax.set_xticks(range(S), [_token_label(s) for s in source_labels], fontsize=9)
+    ax.set_yticks(range(T), [_token_label(s) for s in target_labels], fontsize=9)
+    ax.set_xlabel("source (attended)")
+    ax.set_ylabel("output step")
+    ax.xaxis.set_ticks_position("top")
+    ax.xaxis.set_label_position("top")
+    if title:
+        ax.set_title(title, fontsize=10)
+    if colorbar:
+        fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="weight")
+    return fig
+
+
+def plot_accuracy_by_length(results: Mapping[str, Mapping[int, float]], ax: Axes | None = None,
+                            title: str = "", ylabel: str = "exact-match accuracy") -> Figure:
+    """Accuracy against input length, one line per model.
+
+    Args:
+        results: label → ``{length: accuracy in [0, 1]}``, e.g. the dicts of
+            :func:`rnncourse.seq2seq.accuracy_by_length`.
+        ax: axes to draw into; a new figure when ``None``.
+        title: the axes title.
+        ylabel: the y-axis label.
+
+    Returns:
+        The figure.
+    """
+    if not results:
+        raise ValueError("results must contain at least one model, got an empty mapping")
+    fig, ax = _figure_and_axes(ax, (6.5, 3.4))
+    markers = "osd^v<>"
+    for i, (label, acc) in enumerate(results.items()):
+        if not acc:
+            raise ValueError(f"results[{label!r}] is empty; expected {{length: accuracy}}")
+        lengths = sorted(int(n) for n in acc)
+        values = _to_numpy(f"results[{label!r}]", [acc[n] for n in lengths])
+        if values.min() < 0 or values.max() > 1:
+            raise ValueError(f"results[{label!r}] must hold accuracies in [0, 1], got {values.tolist()}")
+        ax.plot(lengths, values, marker=markers[i % len(markers)], label=label)
+    ax.set_ylim(-0.03, 1.03)
+    ax.set_xlabel("input length")
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=9)
+    if title:
+        ax.set_title(title, fontsize=10)
+    return fig

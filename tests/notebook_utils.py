@@ -10,7 +10,7 @@ from nbclient import NotebookClient
 
 REPO = Path(__file__).resolve().parent.parent
 IDS = ["01_rnn", "02_bptt", "03_clipping", "04_lstm", "05_gru", "06_language_model", "07_sampling",
-       "09_captioning"]
+       "08_seq2seq_attention", "09_captioning"]
 
 
 def execute_all(path: Path, timeout: int = 600) -> nbformat.NotebookNode:

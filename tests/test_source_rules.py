@@ -9,7 +9,7 @@ from autograder.notebooks import MergedCell, load_assignment
 from autograder.source_rules import check_notebook, check_source, course_context, defined_names
 from tests.notebook_utils import IDS, REPO
 
-ALIASES = {"np", "torch", "nn", "math", "plt", "time"}
+ALIASES = {"np", "torch", "nn", "F", "math", "plt", "time"}
 REFS = {"ref_rnn_step", "rnn_forward", "ScratchLSTM"}
 
 # (source, chapter, exercise or None, a part of the expected message)
@@ -119,6 +119,13 @@ FORBIDDEN = [
     ("loss = torch.nn.functional.cross_entropy(a, b)", "06_language_model", "lm_loss", "cross_entropy' implements"),
     ("loss = nn.NLLLoss()(a, b)", "06_language_model", "lm_loss", "'nn.NLLLoss' implements"),
     ("loss = nn.NLLLoss()(a, b)", "06_language_model", None, "'nn.NLLLoss' implements"),
+    ("c = F.scaled_dot_product_attention(q[:, None], K, V)[:, 0]", "08_seq2seq_attention", "dot_attention",
+     "'F.scaled_dot_product_attention' implements this exercise"),
+    ("attn = nn.MultiheadAttention(4, 1)", "08_seq2seq_attention", "additive_attention",
+     "'nn.MultiheadAttention' implements this exercise"),
+    ("from torch.nn.functional import scaled_dot_product_attention", "08_seq2seq_attention",
+     "attention_decoder_step", "importing 'scaled_dot_product_attention'"),
+    ("import os", "08_seq2seq_attention", None, "import of 'os'"),
     ("h = nn.GRUCell(7, 5)(torch.cat([x, v], 1), h)", "09_captioning", "conditioned_gru_step",
      "'nn.GRUCell' implements"),
     ("h = torch.gru_cell(u, h, W_ih, W_hh, b_ih, b_hh)", "09_captioning", "conditioned_gru_step", "'torch.gru_cell' implements"),
@@ -159,6 +166,9 @@ ALLOWED = [
     ("from torch import nn\nlayer = nn.Linear(3, 4)", "06_language_model", None),
     ("rng = np.random.default_rng(0)\nq, r = np.linalg.qr(rng.standard_normal((3, 3)))", "03_clipping",
      "orthogonal_init"),
+    ("def f(q, K, V, mask=None, scale=None):\n    s = torch.einsum('bsh,bh->bs', K, q) / math.sqrt(q.shape[1])\n"
+     "    w = F.softmax(s.masked_fill(~mask, float('-inf')), dim=-1)\n    return torch.bmm(w[:, None], V)[:, 0], w\n",
+     "08_seq2seq_attention", "dot_attention"),
     ("def spatial_attention(h, grid, W_h, W_g, w):\n"
      "    scores = torch.tanh(F.linear(grid, W_g) + F.linear(h, W_h).unsqueeze(1)) @ w\n"
      "    weights = torch.softmax(scores, dim=1)\n"
@@ -199,6 +209,14 @@ def _reference_functions():
     import rnncourse.lstm
     import rnncourse.rnn
     import rnncourse.sampling
+    import rnncourse.attention
+    import rnncourse.seq2seq
+
+    chapters = {rnncourse.rnn: "01_rnn", rnncourse.bptt: "02_bptt", rnncourse.clipping: "03_clipping",
+                rnncourse.lstm: "04_lstm", rnncourse.gru: "05_gru", rnncourse.lm: "06_language_model",
+                rnncourse.sampling: "07_sampling", rnncourse.attention: "08_seq2seq_attention",
+                rnncourse.seq2seq: "08_seq2seq_attention"}
+    only = {rnncourse.seq2seq: {"make_decoder_io", "attention_decoder_step"}}  # the rest trains and decodes models
     import rnncourse.bleu_score
     import rnncourse.captioning
 
@@ -209,7 +227,8 @@ def _reference_functions():
     for module, aid in chapters.items():
         tree = ast.parse(inspect.getsource(module))
         for node in tree.body:
-            if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and not node.name.startswith("_"):
+            if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and not node.name.startswith("_") \
+                    and node.name in only.get(module, {node.name}):
                 yield aid, node.name, ast.get_source_segment(inspect.getsource(module), node)
 
 

@@ -65,3 +65,24 @@ def test_caption_losses_plots_one_smoothed_line_per_model():
     assert np.allclose(lines[0].get_ydata(), [3.0, 2.0, 1.5])
     with pytest.raises(ValueError, match="same length"):
         viz.plot_caption_losses({"a": {"step": [1, 2], "train_loss": [1.0]}})
+
+
+def test_attention_heat_map_has_one_row_per_output_and_one_column_per_source():
+    w = np.full((3, 4), 0.25)
+    fig = viz.plot_attention(w, list("abcd"), ["x", "y", "<eos>"])
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == list("abcd")
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["x", "y", "<eos>"]
+    assert ax.images[0].get_array().shape == (3, 4)
+    with pytest.raises(ValueError, match="expected 4 source labels and 3 target labels"):
+        viz.plot_attention(w, list("abc"), list("xyz"))
+    with pytest.raises(ValueError, match=r"lie in \[0, 1\]"):
+        viz.plot_attention(-w, list("abcd"), list("xyz"))
+
+
+def test_accuracy_by_length_draws_one_line_per_model_in_length_order():
+    fig = viz.plot_accuracy_by_length({"a": {4: 0.5, 2: 1.0}, "b": {2: 0.1, 4: 0.0}})
+    lines = fig.axes[0].get_lines()
+    assert len(lines) == 2 and list(lines[0].get_xdata()) == [2, 4] and list(lines[0].get_ydata()) == [1.0, 0.5]
+    with pytest.raises(ValueError, match="accuracies in \\[0, 1\\]"):
+        viz.plot_accuracy_by_length({"a": {2: 2.0}})
