@@ -185,3 +185,22 @@ def test_release_check_detects_a_stale_chapter(tmp_path):
     fresh = generate(["01_rnn"], tmp_path)[0]
     committed = REPO / "chapters" / AID / f"{AID}.ipynb"
     assert fresh.read_text() == committed.read_text(), "release is deterministic"
+
+
+def test_grading_from_a_clone_and_venv_under_a_0700_directory(klass, graded):
+    """The repository and its venv inside a folder only its owner may enter (a home directory, mktemp -d)."""
+    import sysconfig
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as private:
+        assert os.stat(private).st_mode & 0o777 == 0o700
+        clone = Path(private) / "course"
+        subprocess.run(["git", "clone", "-q", str(REPO), str(clone)], check=True)
+        subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(clone / ".venv")], check=True)
+        site = Path(sysconfig.get_paths(vars={"base": str(clone / ".venv")})["purelib"])
+        (site / "course-packages.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")  # this venv's packages
+        out = Path(private) / "out"
+        proc = subprocess.run([str(clone / ".venv" / "bin" / "python"), "-m", "autograder", "grade", str(klass),
+                               "--out", str(out)], capture_output=True, text=True, timeout=600, cwd=clone)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert (out / "grades.csv").read_text() == (graded / "grades.csv").read_text()
