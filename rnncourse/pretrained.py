@@ -53,9 +53,14 @@ def write_model_card(checkpoint: str | Path, card: str | Path, command: str) -> 
 
     model, vocab, config, history = load_checkpoint(checkpoint)
     val = float(history.get("best_val_loss", min(history["val_loss"])))
+    units = history.get("config", {}).get("units", "stream")
+    what = {"stream": "one continuous stream", "speech": "speeches", "line": "lines"}.get(units, units)
+    if units != "stream":
+        what += " wrapped in <bos> … <eos>, padded"
     summary = {
-        "description": "character-level LSTM language model trained on tiny Shakespeare "
-                       "(first 90 % of the characters; validation on the last 10 %)",
+        "description": f"character-level LSTM language model trained on tiny Shakespeare, read as {what} "
+                       "(first 90 % of the characters; validation on the last 10 %, in the same units, "
+                       "loss in nats per predicted token: every character and every <eos>)",
         "command": command,
         "val_loss": val,
         "bits_per_char": val / math.log(2.0),

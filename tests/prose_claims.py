@@ -1,0 +1,81 @@
+"""Numbers and outcomes that the chapters' prose quotes, checked against what the cells computed.
+
+``PROBES[aid]`` names expressions evaluated in the executed solution notebook
+(see ``execute_all(..., probe=...)``); ``CLAIMS[aid](values, prose)`` asserts that
+every number or outcome the prose states is what the cells produced, and that the
+prose still states it. Change a demo and the claim about it fails here.
+"""
+from __future__ import annotations
+
+import math
+
+
+def says(prose: str, *phrases: str) -> None:
+    for phrase in phrases:
+        assert phrase in prose, f"the prose no longer says {phrase!r}"
+
+
+def about(value: float, lo: float, hi: float, what: str) -> None:
+    assert lo <= value <= hi, f"{what} is {value!r}, the prose quotes a value in [{lo}, {hi}]"
+
+
+# ----------------------------------------------------------------------------- 03_clipping
+
+def ch03(v: dict, prose: str) -> None:
+    sweep = {float(k): vals for k, vals in v["sweep"].items()}
+    # rho = 0.5: a straight fall to about 1e-18
+    about(sweep[0.5][59], 1e-19, 1e-17, "rho=0.5, lag 60")
+    # rho = 0.9: first rises to about 1.5 at lag 2, then decays to about 5e-4; spectral norm 1.49
+    r9 = sweep[0.9]
+    assert max(range(60), key=lambda k: r9[k]) == 1, "rho=0.9 peaks at lag 2"
+    about(r9[1], 1.4, 1.6, "rho=0.9, lag 2")
+    about(r9[59], 4e-4, 7e-4, "rho=0.9, lag 60")
+    about(v["spectral_norm"]["0.9"], 1.485, 1.495, "the spectral norm of 0.9 * base")
+    # rho = 1: about 0.12 at lag 60
+    about(sweep[1.0][59], 0.11, 0.13, "rho=1, lag 60")
+    # rho = 1.5: between about 0.5 and 3 for forty lags, then about 18 at lag 60
+    about(min(sweep[1.5][:40]), 0.45, 0.6, "rho=1.5, smallest norm over lags 1..40")
+    about(max(sweep[1.5][:40]), 2.0, 3.0, "rho=1.5, largest norm over lags 1..40")
+    about(sweep[1.5][59], 15, 21, "rho=1.5, lag 60")
+    # rho = 3: grows almost all the way to about 1e9, a fifth of the entries saturated
+    r3 = sweep[3.0]
+    about(r3[59], 3e8, 3e9, "rho=3, lag 60")
+    assert sum(b < a for a, b in zip(r3, r3[1:])) <= 6, "rho=3 should grow at almost every lag"
+    about(v["saturated"]["3.0"], 0.15, 0.25, "fraction of saturated entries at rho=3")
+    says(prose, "to about 1.5 at lag 2", "$5 \\cdot 10^{-4}$ at lag 60", "spectral norm is 1.49",
+         "to about 0.12 at lag 60", "between about 0.5 and 3", "grows to about 18", "$10^{9}$ at lag 60",
+         "A fifth of", "$10^{-18}$ at lag 60")
+    # the explosion demo: no clipping dies with NaN after about 140 steps; the clipped runs stay
+    # finite but end near 40, the loss of answering 0, with gradient norms in the millions
+    about(v["first_nan"], 120, 160, "first NaN step without clipping")
+    about(v["target_variance"], 35, 45, "variance of the target")
+    for name in ("clip by norm (1.0)", "clip by value (0.1)"):
+        losses, max_norm = v["final_loss"][name], v["max_norm"][name]
+        assert not v["nan_seen"][name], f"{name} should never see NaN"
+        about(losses, 0.9 * v["target_variance"], 1.1 * v["target_variance"], f"{name}: final loss")
+        about(max_norm, 1e6, 1e7, f"{name}: largest gradient norm")
+    assert v["nan_seen"]["no clipping"]
+    says(prose, "after about 140", "a loss of about 40", "in the millions")
+    # the IRNN keeps the Jacobian product at exactly 1; the orthogonal tanh RNN does not
+    assert all(x == 1.0 for x in v["lag_norms"]["ReLU, W = I (IRNN)"])
+    assert v["lag_norms"]["tanh, orthogonal W"][59] < 0.1
+    says(prose, "stays at exactly 1")
+
+
+PROBES: dict[str, dict[str, str]] = {
+    "03_clipping": {
+        "sweep": "{str(r): n for r, n in sweep.items()}",
+        "spectral_norm": "{str(r): s for r, s in spectral_norm.items()}",
+        "saturated": "{str(r): s for r, s in saturated.items()}",
+        "first_nan": "first_nan",
+        "target_variance": "target_variance",
+        "final_loss": "{k: float(l[-1]) for k, (l, n) in runs.items()}",
+        "max_norm": "{k: float(np.nanmax(n)) for k, (l, n) in runs.items()}",
+        "nan_seen": "{k: bool(np.isnan(l).any()) for k, (l, n) in runs.items()}",
+        "lag_norms": "lag_norms",
+    },
+}
+
+CLAIMS = {
+    "03_clipping": ch03,
+}
