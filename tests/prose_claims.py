@@ -62,6 +62,28 @@ def ch03(v: dict, prose: str) -> None:
     says(prose, "stays at exactly 1")
 
 
+# ----------------------------------------------------------------------------- 04_lstm
+
+def ch04(v: dict, prose: str) -> None:
+    # 4.6: the plain network loses about fifteen orders of magnitude over 50 layers; the skip
+    # paths stay within a couple of orders; the residual one slowly grows
+    plain, highway, residual = (v["depth_norms"][k] for k in ("plain", "highway", "residual"))
+    about(math.log10(plain[0] / plain[-1]), 14.5, 15.5, "orders of magnitude lost by the plain network")
+    for name, norms in (("highway", highway), ("residual", residual)):
+        about(abs(math.log10(norms[-1] / norms[0])), 0.0, 2.5, f"orders of magnitude moved by {name}")
+    assert residual[-1] > residual[0], "the residual network's gradient grows with depth"
+    says(prose, "about fifteen orders of magnitude", "slowly *grows*")
+    # 4.7: the LSTM with forget bias 4 learns, the tanh RNN and the default LSTM stay near chance
+    acc = v["final_accuracy"]
+    assert min(acc["LSTM, forget bias 4"]) > 0.9, acc
+    assert max(acc["tanh RNN"]) < 0.4, acc
+    assert max(acc["LSTM, default init (b_f ≈ 0)"]) < 0.4, acc
+    says(prose, "the tanh RNN stays at chance", "**the same LSTM with the default initialisation also fails**")
+    # the packed-sequence demo: packing gives the unpadded state, padding does not
+    assert v["packed"] == [True, False]
+    says(prose, "not after the padding")
+
+
 PROBES: dict[str, dict[str, str]] = {
     "03_clipping": {
         "sweep": "{str(r): n for r, n in sweep.items()}",
@@ -74,8 +96,15 @@ PROBES: dict[str, dict[str, str]] = {
         "nan_seen": "{k: bool(np.isnan(l).any()) for k, (l, n) in runs.items()}",
         "lag_norms": "lag_norms",
     },
+    "04_lstm": {
+        "depth_norms": "depth_norms",
+        "final_accuracy": "final_accuracy",
+        "packed": "[bool(torch.allclose(h_packed[0, 1], h_short[0, 0])), "
+                  "bool(torch.allclose(h_padded[0, 1], h_short[0, 0]))]",
+    },
 }
 
 CLAIMS = {
     "03_clipping": ch03,
+    "04_lstm": ch04,
 }
