@@ -84,6 +84,14 @@ def ch04(v: dict, prose: str) -> None:
     says(prose, "not after the padding")
 
 
+# ----------------------------------------------------------------------------- 05_gru
+
+def ch05(v: dict, prose: str) -> None:
+    assert v["gru_jacobian_error"] < 1e-12, "the three-term GRU Jacobian must match autograd"
+    assert v["two_term_error"] > 1e-3, "the lecture's two-term form drops the gate's derivative"
+    says(prose, "Autograd confirms the three-term formula")
+
+
 PROBES: dict[str, dict[str, str]] = {
     "03_clipping": {
         "sweep": "{str(r): n for r, n in sweep.items()}",
@@ -96,6 +104,10 @@ PROBES: dict[str, dict[str, str]] = {
         "nan_seen": "{k: bool(np.isnan(l).any()) for k, (l, n) in runs.items()}",
         "lag_norms": "lag_norms",
     },
+    "05_gru": {
+        "gru_jacobian_error": "gru_jacobian_error",
+        "two_term_error": "(torch.diag(z) + torch.diag(1 - z) @ dn - autograd_J).abs().max().item()",
+    },
     "04_lstm": {
         "depth_norms": "depth_norms",
         "final_accuracy": "final_accuracy",
@@ -107,4 +119,5 @@ PROBES: dict[str, dict[str, str]] = {
 CLAIMS = {
     "03_clipping": ch03,
     "04_lstm": ch04,
+    "05_gru": ch05,
 }
