@@ -30,16 +30,10 @@ def report(out: Path, log=print) -> int:
         return 2
     rows = list(csv.DictReader(open(csv_path, encoding="utf-8")))
     totals: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
-    maxima: dict[str, float] = defaultdict(float)
     passed: dict[tuple[str, str], list[bool]] = defaultdict(list)
     for r in rows:
         totals[r["assignment_id"]][r["student_id"]] += float(r["points"])
         passed[(r["assignment_id"], r["grade_id"])].append(float(r["points"]) >= float(r["max_points"]) > 0)
-    for (aid, gid), _ in passed.items():
-        pass
-    for r in rows:
-        if r["student_id"] == rows[0]["student_id"] or True:
-            maxima.setdefault(r["assignment_id"], 0.0)
     per_assignment_max = defaultdict(float)
     seen = set()
     for r in rows:

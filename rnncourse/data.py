@@ -23,7 +23,7 @@ from typing import Iterator, Sequence
 
 import torch
 
-from rnncourse._checks import check_positive_int, describe
+from rnncourse._validate import check_positive_int, describe
 from rnncourse.lm import make_lm_pairs
 
 CORPUS_FILE = "tinyshakespeare.txt"

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import torch
 
-from rnncourse._checks import check_positive_int
-from rnncourse._torchchecks import check_tensor
+from rnncourse._validate import check_positive_int
+from rnncourse._validate_torch import check_tensor
 
 
 def _check_gru(x_dim: int, H: int, W_ih: torch.Tensor, W_hh: torch.Tensor, b_ih: torch.Tensor,

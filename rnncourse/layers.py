@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rnncourse._checks import check_positive_int, describe
+from rnncourse._validate import check_positive_int, describe
 
 
 def _input_projection(x: torch.Tensor, W_ih: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:

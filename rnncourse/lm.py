@@ -21,7 +21,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from rnncourse._checks import check_positive_int, describe
+from rnncourse._validate import check_positive_int, describe
 
 State = Any  # a tensor (RNN, GRU), a tuple (h, c) (LSTM), nested tuples, or None
 

@@ -22,8 +22,8 @@ import numbers
 
 import torch
 
-from rnncourse._checks import describe
-from rnncourse._torchchecks import check_tensor
+from rnncourse._validate import describe
+from rnncourse._validate_torch import check_tensor
 
 LSTMState = tuple[torch.Tensor, torch.Tensor]
 

@@ -13,7 +13,7 @@ The decoders talk to the model through a *step function*
 log-probabilities of the next token after ``prefix``; ``prefix`` always starts
 with BOS. Returned sequences exclude BOS and include EOS when it was
 produced; decoding stops right after EOS or after ``max_len`` tokens.
-:func:`rnncourse.generate.make_step_fn` builds a step function from a trained
+:class:`rnncourse.generate.StatefulStepper` builds a step function from a trained
 language model.
 """
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from rnncourse._checks import check_positive_float, check_positive_int, describe
+from rnncourse._validate import check_positive_float, check_positive_int, describe
 
 StepFn = Callable[[list[int]], torch.Tensor]
 """``step_fn(prefix: list[int]) -> Tensor (V,)``: log-probabilities of the next token after ``prefix``."""
