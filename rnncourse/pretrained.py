@@ -43,7 +43,13 @@ def load_pretrained(device: str = "cpu") -> tuple[CharRNNLM, CharVocab]:
 
 
 def write_model_card(checkpoint: str | Path, card: str | Path, command: str) -> dict:
-    """Summarise a checkpoint's training run as JSON at ``card`` and return the summary."""
+    """Summarise a checkpoint's training run as JSON at ``card`` and return the summary.
+
+    ``python -m rnncourse.train --card PATH`` calls it after training, so the card
+    is regenerated with the model. A run that started from another checkpoint
+    (``init_from``) also records that checkpoint's own card (``<checkpoint>.json``
+    next to it) under ``first_stage``.
+    """
     import math
     import platform
 
@@ -75,5 +81,12 @@ def write_model_card(checkpoint: str | Path, card: str | Path, command: str) -> 
         "torch": torch.__version__,
         "machine": f"{platform.machine()} CPU, {config.num_threads or torch.get_num_threads()} torch threads",
     }
+    init_from = getattr(config, "init_from", None)
+    if init_from:
+        # a run that started from another checkpoint: record that stage too (its card, when it has one)
+        summary["init_from"] = init_from
+        previous = Path(init_from).with_suffix(".json")
+        if previous.exists():
+            summary["first_stage"] = json.loads(previous.read_text(encoding="utf-8"))
     Path(card).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     return summary

@@ -544,3 +544,83 @@ def plot_beam_tree(trace: Sequence[Sequence[tuple[Sequence[int], float, bool]]],
     ax.axis("off")
     ax.set_title(title)
     return fig
+
+
+def _task_panel(ax: Axes, inputs: Sequence[int], outputs: Sequence[int], n_steps: int, title: str,
+                example: str) -> None:
+    shift = (6 - n_steps) / 2  # centre the picture in its panel
+    ax.set_xlim(-0.6 - shift, 5.6 - shift)
+    for t in range(n_steps):
+        ax.add_patch(plt.Rectangle((t - 0.3, -0.3), 0.6, 0.6, color="tab:green", alpha=0.7))
+        if t > 0:
+            ax.annotate("", xy=(t - 0.3, 0), xytext=(t - 0.7, 0), arrowprops=dict(arrowstyle="->", lw=1.5))
+        if t in inputs:
+            ax.add_patch(plt.Rectangle((t - 0.3, -1.35), 0.6, 0.5, color="tab:red", alpha=0.7))
+            ax.annotate("", xy=(t, -0.3), xytext=(t, -0.85), arrowprops=dict(arrowstyle="->", lw=1.5))
+        if t in outputs:
+            ax.add_patch(plt.Rectangle((t - 0.3, 0.85), 0.6, 0.5, color="tab:blue", alpha=0.7))
+            ax.annotate("", xy=(t, 0.85), xytext=(t, 0.3), arrowprops=dict(arrowstyle="->", lw=1.5))
+    ax.set_ylim(-2.2, 1.6)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    ax.set_title(title, fontsize=11)
+    ax.text((n_steps - 1) / 2, -2.0, example, ha="center", fontsize=9, style="italic")
+
+
+def draw_task_kinds() -> Figure:
+    """The five kinds of sequence task (one-to-one … aligned many-to-many) as unrolled RNNs:
+    red inputs, green recurrent states, blue outputs, time running left to right."""
+    fig, axes = plt.subplots(1, 5, figsize=(17, 2.9))
+    _task_panel(axes[0], [0], [0], 1, "one-to-one", "image → class")
+    _task_panel(axes[1], [0], [0, 1, 2, 3], 4, "one-to-many", "image → caption")
+    _task_panel(axes[2], [0, 1, 2, 3], [3], 4, "many-to-one", "review → sentiment")
+    _task_panel(axes[3], [0, 1, 2], [3, 4, 5], 6, "many-to-many", "sentence → translation")
+    _task_panel(axes[4], [0, 1, 2, 3], [0, 1, 2, 3], 4, "aligned many-to-many", "text → next character")
+    fig.text(0.5, 0.06, "red: inputs   green: recurrent state   blue: outputs   (time runs left to right)",
+             ha="center")
+    return fig
+
+
+def draw_unrolled_rnn(steps: int = 4, ax: Axes | None = None) -> Figure:
+    """The RNN folded (one cell whose state feeds back into itself) and unrolled over ``steps``
+    steps, every copy with the same weights ``V`` (input), ``W`` (recurrent) and ``U`` (output)."""
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"steps must be an int >= 1, got {steps!r}")
+
+    def box(xy, text, color):
+        ax.add_patch(plt.Rectangle((xy[0] - 0.35, xy[1] - 0.3), 0.7, 0.6, color=color, alpha=0.6))
+        ax.text(xy[0], xy[1], text, ha="center", va="center", fontsize=13)
+
+    def arrow(start, end, label="", color="black", offset=(0.12, 0.0)):
+        ax.annotate("", xy=end, xytext=start, arrowprops=dict(arrowstyle="->", lw=1.5, color=color))
+        if label:
+            mid = ((start[0] + end[0]) / 2 + offset[0], (start[1] + end[1]) / 2 + offset[1])
+            ax.text(*mid, label, fontsize=11, color=color)
+
+    fig, ax = _figure_and_axes(ax, (3.2 * steps / 4 * 4 + 0.2, 3.6))
+    box((0, 0), "$h_t$", "tab:green")
+    box((0, -1.4), "$x_t$", "tab:red")
+    box((0, 1.4), r"$\hat y_t$", "tab:blue")
+    arrow((0, -1.1), (0, -0.3), "$V$", "tab:red")
+    arrow((0, 0.3), (0, 1.1), "$U$", "tab:purple")
+    ax.annotate("", xy=(0.35, -0.15), xytext=(0.35, 0.15),
+                arrowprops=dict(arrowstyle="->", lw=1.5, color="tab:blue",
+                                connectionstyle="arc,angleA=0,angleB=0,armA=30,armB=30,rad=10"))
+    ax.text(0.8, -0.05, "$W$", fontsize=11, color="tab:blue")
+    ax.text(1.3, 0, "=", fontsize=22, ha="center", va="center")
+    ax.text(1.75, 0, "$h_0$", fontsize=13, ha="center", va="center")
+    for k in range(1, steps + 1):
+        cx = 1.6 + 1.6 * k
+        box((cx, 0), f"$h_{k}$", "tab:green")
+        box((cx, -1.4), f"$x_{k}$", "tab:red")
+        box((cx, 1.4), rf"$\hat y_{k}$", "tab:blue")
+        arrow((cx, -1.1), (cx, -0.3), "$V$", "tab:red")
+        arrow((cx, 0.3), (cx, 1.1), "$U$", "tab:purple")
+        arrow((cx - 1.3, 0), (cx - 0.35, 0), "$W$", "tab:blue", offset=(-0.1, 0.1))
+    ax.text(1.6 + 1.6 * steps + 0.55, 0, r"$\cdots$", fontsize=16, va="center")
+    ax.set_xlim(-0.8, 1.6 + 1.6 * steps + 1.0)
+    ax.set_ylim(-1.9, 1.9)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    ax.set_title("the RNN folded (left) and unrolled in time (right): every copy uses the same $V$, $W$, $U$")
+    return fig

@@ -19,6 +19,29 @@ def about(value: float, lo: float, hi: float, what: str) -> None:
     assert lo <= value <= hi, f"{what} is {value!r}, the prose quotes a value in [{lo}, {hi}]"
 
 
+# ----------------------------------------------------------------------------- 01_rnn, 02_bptt
+
+def ch01(v: dict, prose: str) -> None:
+    assert v["concat_error"] < 1e-12, "the concatenated form must compute the same states"
+    says(prose, "It is the same function")
+
+
+def ch02(v: dict, prose: str) -> None:
+    # the delay task: k >= 4 solves it and stays solved; k <= 3 first rises, then collapses to chance
+    # while ||W_ih|| shrinks
+    for k in ("4", "8"):
+        acc, _ = v["delay"][k]
+        about(acc, 0.95, 1.0, f"final accuracy with k = {k}")
+    for k in ("2", "3"):
+        acc, best = v["delay"][k]
+        about(acc, 0.4, 0.6, f"final accuracy with k = {k} (chance)")
+        assert best > acc + 0.1, f"with k = {k} the accuracy should first rise, then collapse"
+        w_max, w_final = v["w_norm"][k]
+        assert w_final < 0.8 * w_max, f"with k = {k} ||W_ih|| should shrink"
+    says(prose, "With $k \\ge 4$ the task is solved", "Then accuracy collapses to chance",
+         "panel shows $\\lVert W_{ih} \\rVert$ shrinking")
+
+
 # ----------------------------------------------------------------------------- 03_clipping
 
 def ch03(v: dict, prose: str) -> None:
@@ -93,6 +116,12 @@ def ch05(v: dict, prose: str) -> None:
 
 
 PROBES: dict[str, dict[str, str]] = {
+    "01_rnn": {"concat_error": "concat_error"},
+    "02_bptt": {
+        "delay": "{str(k): [float(a[-200:].mean()), float(np.convolve(a, np.ones(100) / 100, mode='valid').max())]"
+                 " for k, (a, w) in delay_runs.items()}",
+        "w_norm": "{str(k): [float(w.max()), float(w[-1])] for k, (a, w) in delay_runs.items()}",
+    },
     "03_clipping": {
         "sweep": "{str(r): n for r, n in sweep.items()}",
         "spectral_norm": "{str(r): s for r, s in spectral_norm.items()}",
@@ -117,6 +146,8 @@ PROBES: dict[str, dict[str, str]] = {
 }
 
 CLAIMS = {
+    "01_rnn": ch01,
+    "02_bptt": ch02,
     "03_clipping": ch03,
     "04_lstm": ch04,
     "05_gru": ch05,

@@ -30,7 +30,8 @@ def test_hidden_unit_html_escapes_and_colours():
 
 
 def test_diagrams_draw_without_error():
-    for draw in (viz.draw_lstm_cell, viz.draw_gru_cell, viz.draw_stacked_rnn, viz.draw_bidirectional_rnn):
+    for draw in (viz.draw_lstm_cell, viz.draw_gru_cell, viz.draw_stacked_rnn, viz.draw_bidirectional_rnn,
+                 viz.draw_task_kinds, viz.draw_unrolled_rnn):
         assert isinstance(draw(), Figure)
     with pytest.raises(ValueError, match="layers must be an int"):
         viz.draw_stacked_rnn(layers=0)
