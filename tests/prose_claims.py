@@ -105,6 +105,9 @@ def ch04(v: dict, prose: str) -> None:
     # the packed-sequence demo: packing gives the unpadded state, padding does not
     assert v["packed"] == [True, False]
     says(prose, "not after the padding")
+    # a vanilla RNN from an LSTM: f = 0, i = o = 1 gives tanh(tanh(...)) to within 1e-13
+    assert v["vanilla_gap"] < 1e-12
+    says(prose, "get within\n$10^{-13}$")
 
 
 # ----------------------------------------------------------------------------- 05_gru
@@ -113,6 +116,9 @@ def ch05(v: dict, prose: str) -> None:
     assert v["gru_jacobian_error"] < 1e-12, "the three-term GRU Jacobian must match autograd"
     assert v["two_term_error"] > 1e-3, "the lecture's two-term form drops the gate's derivative"
     says(prose, "Autograd confirms the three-term formula")
+    # a vanilla RNN from a GRU: r = 1, z = 0 is exactly the tanh RNN (to within 1e-13)
+    assert v["gru_vanilla_gap"] < 1e-12
+    says(prose, "*exactly* the\ntanh RNN")
 
 
 PROBES: dict[str, dict[str, str]] = {
@@ -135,13 +141,15 @@ PROBES: dict[str, dict[str, str]] = {
     },
     "05_gru": {
         "gru_jacobian_error": "gru_jacobian_error",
-        "two_term_error": "(torch.diag(z) + torch.diag(1 - z) @ dn - autograd_J).abs().max().item()",
+        "two_term_error": "two_term_error",
+        "gru_vanilla_gap": "gru_vanilla_gap",
     },
     "04_lstm": {
         "depth_norms": "depth_norms",
         "final_accuracy": "final_accuracy",
         "packed": "[bool(torch.allclose(h_packed[0, 1], h_short[0, 0])), "
                   "bool(torch.allclose(h_padded[0, 1], h_short[0, 0]))]",
+        "vanilla_gap": "vanilla_gap",
     },
 }
 
