@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from rnncourse._validate import check_positive_int, describe
+from rnncourse.gru import gru_gates, gru_mix
 
 
 def _input_projection(x: torch.Tensor, W_ih: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
@@ -120,22 +121,23 @@ class _LSTMSequence(torch.autograd.Function):
 
 
 class _GRUSequence(torch.autograd.Function):
-    """The GRU recurrence over a sequence with a hand-written backward (torch's r ⊙ (W_hn h + b_hn) form)."""
+    """The GRU recurrence over a sequence with a hand-written backward (torch's r ⊙ (W_hn h + b_hn) form).
+
+    Forward runs :func:`rnncourse.gru.gru_gates` and :func:`rnncourse.gru.gru_mix` at every step.
+    """
 
     @staticmethod
     def forward(ctx, xw, h0, W_hh, b_hh):
         T = xw.shape[0]
         W_hh_T = W_hh.t()
         h, hs, saved = h0, [], []
+        H = W_hh.shape[1]
         for t in range(T):
             hw = torch.addmm(b_hh, h, W_hh_T)  # (B, 3H)
-            xr, xz, xn = xw[t].chunk(3, dim=-1)
-            hr, hz, hn = hw.chunk(3, dim=-1)
-            r, z = torch.sigmoid(xr + hr), torch.sigmoid(xz + hz)
-            n = torch.tanh(xn + r * hn)
-            h = (1 - z) * n + z * h
+            r, z, n = gru_gates(xw[t], hw)  # (B, H) each: the equations of rnncourse.gru
+            h = gru_mix(z, n, h)
             hs.append(h)
-            saved.append(torch.cat([r, z, n, hn], dim=-1))
+            saved.append(torch.cat([r, z, n, hw[:, 2 * H:]], dim=-1))
         hs_t = torch.stack(hs)
         ctx.save_for_backward(h0, W_hh, hs_t, torch.stack(saved))
         return hs_t, h
