@@ -122,3 +122,21 @@ def test_cli_writes_the_model_card(tmp_path):
     assert summary["command"] == "python -m rnncourse.train " + " ".join(args)
     assert summary["config"]["units"] == "speech" and summary["steps"] == 2
     assert summary["val_loss"] == pytest.approx(load_checkpoint(out)[3]["best_val_loss"])
+
+
+def test_shipped_recipe_starts_from_the_stream_stage_with_the_same_architecture():
+    stream, shipped = PRESETS["shipped-stream"], PRESETS["shipped"]
+    assert stream.units == "stream" and shipped.units == "speech"
+    for key in ("cell", "emb_size", "hidden_size", "num_layers", "dropout"):
+        assert getattr(stream, key) == getattr(shipped, key), key
+    assert shipped.init_from == "runs/char_lstm_stream.pt"
+
+
+def test_init_from_loads_the_weights_and_refuses_other_shapes(tmp_path):
+    ckpt = tmp_path / "a.pt"
+    model, _, _ = train(small_config(max_steps=2, eval_every=0), progress=False, checkpoint=ckpt)
+    again, _, _ = train(small_config(max_steps=0, eval_every=0, init_from=str(ckpt)), progress=False)
+    for (name, p), q in zip(model.state_dict().items(), again.state_dict().values()):
+        torch.testing.assert_close(p, q, msg=name)
+    with pytest.raises(ValueError, match="has hparams"):
+        train(small_config(max_steps=0, hidden_size=32, init_from=str(ckpt)), progress=False)
