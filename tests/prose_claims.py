@@ -121,6 +121,28 @@ def ch05(v: dict, prose: str) -> None:
     says(prose, "*exactly* the\ntanh RNN")
 
 
+# ----------------------------------------------------------------------------- 06_language_model
+
+def ch06(v: dict, prose: str) -> None:
+    # the baselines: unigram 3.35 nats = 4.83 bits per character, uniform log2(68) = 6.09 bits
+    about(v["unigram_nll"], 3.345, 3.355, "the unigram model's NLL (nats/char)")
+    about(v["unigram_nll"] / math.log(2), 4.825, 4.835, "the unigram model's bits per character")
+    about(math.log2(68), 6.085, 6.095, "the uniform model's bits per character")
+    says(prose, "3.35 nats/char, that is 4.83\nbits/char", "6.09 bits/char", "below\n4.83 bits/char (3.35 nats)")
+    # a few seconds of training take the loss well below the unigram model
+    assert v["small_best"] < v["unigram_nll"] - 0.5, v["small_best"]
+    says(prose, "well below the unigram\nmodel's 3.35 nats/char")
+    # the shipped model stops: every sample shown ends at EOS
+    assert v["ended_at_eos"] and all(v["ended_at_eos"]), v["ended_at_eos"]
+    says(prose, "a sample\nfrom it is one speech, ending where the model emits EOS")
+    # a line-position unit exists; most units are not interpretable
+    about(abs(v["line_corr"]), 0.7, 1.0, "the best unit's correlation with the position in the line")
+    about(v["median_corr"], 0.0, 0.3, "the median |correlation| over all units")
+    says(prose, "Such units are the exception")
+    # the quote experiment finds a quote-detecting unit
+    about(abs(v["quote_corr"]), 0.8, 1.0, "the best unit's correlation with 'inside quotes'")
+
+
 PROBES: dict[str, dict[str, str]] = {
     "01_rnn": {"concat_error": "concat_error"},
     "02_bptt": {
@@ -144,6 +166,14 @@ PROBES: dict[str, dict[str, str]] = {
         "two_term_error": "two_term_error",
         "gru_vanilla_gap": "gru_vanilla_gap",
     },
+    "06_language_model": {
+        "unigram_nll": "unigram_nll",
+        "small_best": "history['best_val_loss']",
+        "ended_at_eos": "ended_at_eos",
+        "line_corr": "float(corr[unit])",
+        "median_corr": "float(np.median(np.abs(corr)))",
+        "quote_corr": "float(qcorr[qunit])",
+    },
     "04_lstm": {
         "depth_norms": "depth_norms",
         "final_accuracy": "final_accuracy",
@@ -159,4 +189,5 @@ CLAIMS = {
     "03_clipping": ch03,
     "04_lstm": ch04,
     "05_gru": ch05,
+    "06_language_model": ch06,
 }
