@@ -143,6 +143,24 @@ def ch06(v: dict, prose: str) -> None:
     about(abs(v["quote_corr"]), 0.8, 1.0, "the best unit's correlation with 'inside quotes'")
 
 
+# ----------------------------------------------------------------------------- 07_sampling
+
+def ch07(v: dict, prose: str) -> None:
+    d = v["degeneration"]
+    corpus = d["validation speeches"]
+    for name in ("greedy", "beam search, W = 4"):  # stuck in loops: about three quarters repeated
+        about(d[name], 0.6, 0.9, f"repetition rate of {name}")
+    for name in ("sampling, T = 1.0", "top-p, p = 0.95"):  # about as often as the corpus
+        about(d[name], corpus - 0.06, corpus + 0.05, f"repetition rate of {name}")
+    for name in ("sampling, T = 0.5", "top-k, k = 5"):  # in between
+        assert d["sampling, T = 1.0"] < d[name] < 0.4, (name, d)
+    says(prose, "repeat about three quarters of their 4-grams", "about as often as Shakespeare does",
+         "lie in between")
+    # with EOS allowed, beam search stops after a few characters (the length bias)
+    assert len(v["beam_text"]) < 20, v["beam_text"]
+    says(prose, "ends its speech after a few characters")
+
+
 PROBES: dict[str, dict[str, str]] = {
     "01_rnn": {"concat_error": "concat_error"},
     "02_bptt": {
@@ -174,6 +192,10 @@ PROBES: dict[str, dict[str, str]] = {
         "median_corr": "float(np.median(np.abs(corr)))",
         "quote_corr": "float(qcorr[qunit])",
     },
+    "07_sampling": {
+        "degeneration": "degeneration",
+        "beam_text": "side_by_side['beam search, W = 4']",
+    },
     "04_lstm": {
         "depth_norms": "depth_norms",
         "final_accuracy": "final_accuracy",
@@ -190,4 +212,5 @@ CLAIMS = {
     "04_lstm": ch04,
     "05_gru": ch05,
     "06_language_model": ch06,
+    "07_sampling": ch07,
 }
