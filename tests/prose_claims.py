@@ -11,8 +11,10 @@ import math
 
 
 def says(prose: str, *phrases: str) -> None:
+    """Each phrase occurs in the prose (line breaks and runs of spaces count as one space)."""
+    flat = " ".join(prose.split())
     for phrase in phrases:
-        assert phrase in prose, f"the prose no longer says {phrase!r}"
+        assert " ".join(phrase.split()) in flat, f"the prose no longer says {phrase!r}"
 
 
 def about(value: float, lo: float, hi: float, what: str) -> None:
