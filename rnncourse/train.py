@@ -394,7 +394,7 @@ def main(argv: list[str] | None = None) -> int:
         argv = sys.argv[1:] if argv is None else argv
         write_model_card(args.out, args.card, " ".join(["python -m rnncourse.train", *argv]))
     best = history["best_val_loss"]
-    print(f"best validation loss {best:.4f} nats/char ({best / math.log(2):.4f} bits/char) "
+    print(f"best validation loss {best:.4f} nats/token ({best / math.log(2):.4f} bits/token) "
           f"after {history['steps']} steps in {history['seconds']:.0f} s; saved to {args.out}")
     return 0
 
