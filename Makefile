@@ -1,5 +1,6 @@
 # Two commands do everything on a fresh machine:
 #   make book   – create .venv from the pinned requirements if needed, build the website
+#                 (REPO_URL=https://github.com/OWNER/REPO adds the repository link and launch buttons)
 #   make test   – the same set-up, then the whole test suite
 # Also: make lab (students' JupyterLab on the chapters), make lab-instructor (with the formgrader), make grade SUBMISSIONS=dir OUT=dir, make bench.
 
@@ -7,6 +8,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+REPO_URL ?=
 SUBMISSIONS ?= submissions
 OUT    ?= grading-out
 export MPLBACKEND := Agg
@@ -41,7 +43,12 @@ postgres:
 	  else echo "warning: postgresql is missing (apt-get install postgresql); its tests will be skipped"; fi; }
 
 book: venv mathjax
+ifeq ($(strip $(REPO_URL)),)
 	$(BIN)/jupyter-book build . -W --keep-going
+else
+	$(BIN)/python tools/book_config.py "$(REPO_URL)" > .book_config.yml
+	$(BIN)/jupyter-book build . -W --keep-going --config .book_config.yml
+endif
 
 test: venv mathjax browser postgres
 	$(BIN)/python -m pytest

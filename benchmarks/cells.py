@@ -1,11 +1,16 @@
 """Time forward + backward of rnncourse's from-scratch LSTM/GRU against torch.nn.LSTM/GRU.
 
-    python benchmarks/cells.py            # CPU, a few sizes
-    python benchmarks/cells.py --quick    # one small size
+    python benchmarks/cells.py              # CPU, a few sizes, one thread
+    python benchmarks/cells.py --threads 2  # CPU with two threads
+    python benchmarks/cells.py --quick      # one small size
     python benchmarks/cells.py --device cuda
 
 Prints milliseconds per forward+backward pass and the ratio ours / torch
-(target on CPU: <= 2x); each figure is the best of several runs. Both sides run the same shapes with the same weights.
+(target on CPU: <= 2x); each figure is the best of several runs. Both sides run
+the same shapes with the same weights and the same number of torch threads. The
+default is one thread: at these sizes a step's matrices are small, and on a
+machine whose cores are busy with other work, extra threads mostly wait for
+each other, which makes the figures depend on the load more than on the code.
 """
 from __future__ import annotations
 
@@ -37,7 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--quick", action="store_true", help="one small size only")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (both sides)")
     args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     sizes = [(50, 16, 64)] if args.quick else [(100, 32, 64), (100, 32, 128), (100, 32, 256)]
     print(f"device {device}, {torch.get_num_threads()} threads; T, B, D=H; ms per forward+backward")

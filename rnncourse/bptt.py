@@ -19,7 +19,7 @@ from typing import Callable
 
 import numpy as np
 
-from rnncourse._checks import check_ndim, check_positive_float, check_positive_int, check_shape, describe
+from rnncourse._validate import check_ndim, check_positive_float, check_positive_int, check_shape, describe
 
 Grads = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 

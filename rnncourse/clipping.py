@@ -15,7 +15,7 @@ from typing import Sequence
 
 import numpy as np
 
-from rnncourse._checks import check_ndim, check_positive_float, check_positive_int, check_shape, describe
+from rnncourse._validate import check_ndim, check_positive_float, check_positive_int, check_shape, describe
 
 
 def _check_grads(grads: Sequence[np.ndarray]) -> None:

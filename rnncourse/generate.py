@@ -23,7 +23,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from rnncourse._checks import check_positive_int, describe
+from rnncourse._validate import check_positive_int, describe
 from rnncourse.data import CharVocab
 from rnncourse.lm import CharRNNLM
 from rnncourse.sampling import beam_search, greedy_decode, sample_sequence
@@ -131,17 +131,6 @@ def _as_ids(name: str, ids: Sequence[int] | torch.Tensor) -> list[int]:
     return out
 
 
-def make_step_fn(model: torch.nn.Module, context: Sequence[int] = (), max_cache: int = 100_000) -> StatefulStepper:
-    """A contract step function for ``model`` that keeps and reuses recurrent states.
-
-    ``make_step_fn(model)(prefix)`` equals
-    ``log_softmax(model(tensor(prefix)[:, None])[0][-1, 0])`` but feeds the
-    model only the tokens it has not read yet. See :class:`StatefulStepper`
-    for ``context`` and ``max_cache``.
-    """
-    return StatefulStepper(model, context=context, max_cache=max_cache)
-
-
 def generate(model: CharRNNLM, vocab: CharVocab, prefix: str = "", max_len: int = 200,
              method: str = "sample", temperature: float = 1.0, top_k: int | None = None,
              top_p: float | None = None, beam_width: int = 5,
@@ -177,7 +166,7 @@ def generate(model: CharRNNLM, vocab: CharVocab, prefix: str = "", max_len: int 
         raise TypeError(f"prefix must be a str, got {describe(prefix)}")
     if not hasattr(vocab, "encode") or not hasattr(vocab, "bos_id"):
         raise TypeError(f"vocab must be a CharVocab, got {describe(vocab)}")
-    step_fn = make_step_fn(model, context=vocab.encode(prefix))
+    step_fn = StatefulStepper(model, context=vocab.encode(prefix))
     bos, eos = vocab.bos_id, vocab.eos_id
     if method == "greedy":
         ids = greedy_decode(step_fn, bos, eos, max_len)

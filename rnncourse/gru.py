@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import torch
 
-from rnncourse._checks import check_positive_int
-from rnncourse._torchchecks import check_tensor
+from rnncourse._validate import check_positive_int
+from rnncourse._validate_torch import check_tensor
 
 
 def _check_gru(x_dim: int, H: int, W_ih: torch.Tensor, W_hh: torch.Tensor, b_ih: torch.Tensor,
@@ -29,14 +29,31 @@ def _check_gru(x_dim: int, H: int, W_ih: torch.Tensor, W_hh: torch.Tensor, b_ih:
     check_tensor("b_hh", b_hh, (3 * H,))
 
 
-def _gru_update(xw: torch.Tensor, hw: torch.Tensor, h_prev: torch.Tensor) -> torch.Tensor:
-    """``xw = W_ih x + b_ih`` and ``hw = W_hh h + b_hh``, each ``(B, 3H)`` → ``h_t (B, H)``."""
+def gru_gates(xw: torch.Tensor, hw: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The GRU's gates and candidate from its two projections: the one place their equations live.
+
+    ``xw = x W_ihᵀ + b_ih`` and ``hw = h W_hhᵀ + b_hh``, each ``(..., 3H)`` in the
+    gate order r, z, n → ``(r, z, n)``, each ``(..., H)``, with torch's reset
+    convention ``n = tanh(xw_n + r ⊙ hw_n)``. Used by :func:`gru_step`,
+    :func:`gru_forward`, :class:`rnncourse.layers.GRU` and the chapter's checks.
+    """
     xr, xz, xn = xw.chunk(3, dim=-1)
     hr, hz, hn = hw.chunk(3, dim=-1)
     r = torch.sigmoid(xr + hr)
     z = torch.sigmoid(xz + hz)
     n = torch.tanh(xn + r * hn)
-    return (1.0 - z) * n + z * h_prev  # (B, H)
+    return r, z, n
+
+
+def gru_mix(z: torch.Tensor, n: torch.Tensor, h_prev: torch.Tensor) -> torch.Tensor:
+    """``h_t = (1 - z) ⊙ n + z ⊙ h_prev``: ``z`` is the fraction of the old state kept."""
+    return (1.0 - z) * n + z * h_prev
+
+
+def _gru_update(xw: torch.Tensor, hw: torch.Tensor, h_prev: torch.Tensor) -> torch.Tensor:
+    """``xw = W_ih x + b_ih`` and ``hw = W_hh h + b_hh``, each ``(B, 3H)`` → ``h_t (B, H)``."""
+    _, z, n = gru_gates(xw, hw)
+    return gru_mix(z, n, h_prev)  # (B, H)
 
 
 def gru_step(x_t: torch.Tensor, h_prev: torch.Tensor, W_ih: torch.Tensor, W_hh: torch.Tensor,

@@ -27,7 +27,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rnncourse._checks import check_positive_int, describe
+from rnncourse._validate import check_positive_int, describe
+from rnncourse.gru import gru_gates, gru_mix
+from rnncourse.lstm import lstm_gates, lstm_memory
 
 
 def _input_projection(x: torch.Tensor, W_ih: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
@@ -46,8 +48,8 @@ class _LSTMSequence(torch.autograd.Function):
 
     Input ``xw = x W_ihᵀ + b_ih + b_hh`` ``(T, B, 4H)`` (autograd handles that
     product); forward writes the gate activations, cell states and ``tanh(c)``
-    into preallocated buffers. The same equations as
-    :func:`rnncourse.lstm.lstm_step`. Backward, with ``a`` the gate
+    into preallocated buffers, with :func:`rnncourse.lstm.lstm_gates` and
+    :func:`rnncourse.lstm.lstm_memory` (the equations of :func:`rnncourse.lstm.lstm_step`). Backward, with ``a`` the gate
     pre-activations, ``σ' = σ(1 - σ)`` and ``tanh' = 1 - tanh²``:
 
         dc_t  += dh_t ⊙ o_t ⊙ tanh'(c_t)
@@ -71,15 +73,12 @@ class _LSTMSequence(torch.autograd.Function):
         cs[0] = c0
         # per-step views, made once (indexing inside the loop costs as much as the arithmetic)
         xw_t, gates_t = xw.unbind(0), gates.unbind(0)
-        i_t, f_t, g_t, o_t = (gates[..., k * H:(k + 1) * H].unbind(0) for k in range(4))  # (B, H) each
         cs_t, tcs_t, hs_t = cs.unbind(0), tcs.unbind(0), hs.unbind(0)
         h = h0
         for t in range(T):
             a = torch.addmm(xw_t[t], h, W_hh_T)  # (B, 4H) pre-activations
-            torch.sigmoid(a, out=gates_t[t])
-            torch.tanh(a[:, 2 * H:3 * H], out=g_t[t])  # the g block takes tanh, not σ
-            c = torch.addcmul(f_t[t] * cs_t[t], i_t[t], g_t[t], out=cs_t[t + 1])  # c_t = f ⊙ c_{t-1} + i ⊙ g
-            h = torch.mul(o_t[t], torch.tanh(c, out=tcs_t[t]), out=hs_t[t])  # h_t = o ⊙ tanh(c_t)
+            i, f, g, o = lstm_gates(a, out=gates_t[t])  # the equations of rnncourse.lstm, into the buffers
+            h, _, _ = lstm_memory(i, f, g, o, cs_t[t], out=(cs_t[t + 1], tcs_t[t], hs_t[t]))
         ctx.save_for_backward(h0, W_hh, hs, cs, tcs, gates)
         return hs, hs[-1].clone(), cs[-1].clone()
 
@@ -120,22 +119,23 @@ class _LSTMSequence(torch.autograd.Function):
 
 
 class _GRUSequence(torch.autograd.Function):
-    """The GRU recurrence over a sequence with a hand-written backward (torch's r ⊙ (W_hn h + b_hn) form)."""
+    """The GRU recurrence over a sequence with a hand-written backward (torch's r ⊙ (W_hn h + b_hn) form).
+
+    Forward runs :func:`rnncourse.gru.gru_gates` and :func:`rnncourse.gru.gru_mix` at every step.
+    """
 
     @staticmethod
     def forward(ctx, xw, h0, W_hh, b_hh):
         T = xw.shape[0]
         W_hh_T = W_hh.t()
         h, hs, saved = h0, [], []
+        H = W_hh.shape[1]
         for t in range(T):
             hw = torch.addmm(b_hh, h, W_hh_T)  # (B, 3H)
-            xr, xz, xn = xw[t].chunk(3, dim=-1)
-            hr, hz, hn = hw.chunk(3, dim=-1)
-            r, z = torch.sigmoid(xr + hr), torch.sigmoid(xz + hz)
-            n = torch.tanh(xn + r * hn)
-            h = (1 - z) * n + z * h
+            r, z, n = gru_gates(xw[t], hw)  # (B, H) each: the equations of rnncourse.gru
+            h = gru_mix(z, n, h)
             hs.append(h)
-            saved.append(torch.cat([r, z, n, hn], dim=-1))
+            saved.append(torch.cat([r, z, n, hw[:, 2 * H:]], dim=-1))
         hs_t = torch.stack(hs)
         ctx.save_for_backward(h0, W_hh, hs_t, torch.stack(saved))
         return hs_t, h

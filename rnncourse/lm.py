@@ -21,7 +21,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from rnncourse._checks import check_positive_int, describe
+from rnncourse._validate import check_positive_int, describe
 
 State = Any  # a tensor (RNN, GRU), a tuple (h, c) (LSTM), nested tuples, or None
 
@@ -55,7 +55,9 @@ def lm_loss(logits: torch.Tensor, targets: torch.Tensor, pad_id: int | None = No
         logits: ``(T, B, V)`` unnormalised next-token scores.
         targets: ``(T, B)`` integer ids of the true next tokens.
         pad_id: positions whose target equals ``pad_id`` are ignored (neither
-            in the sum nor in the count); ``None`` keeps every position.
+            in the sum nor in the count); ``None`` keeps every position. When
+            every target is ``pad_id`` the loss is 0 (there is nothing to
+            average), not NaN.
 
     Returns:
         A differentiable scalar: ``-(1/N) Σ log softmax(logits)[target]`` over
@@ -68,8 +70,13 @@ def lm_loss(logits: torch.Tensor, targets: torch.Tensor, pad_id: int | None = No
             f"targets must have shape {tuple(logits.shape[:2])} to match logits, got {describe(targets)}"
         )
     V = logits.size(-1)
-    ignore = -100 if pad_id is None else int(pad_id)
-    return F.cross_entropy(logits.reshape(-1, V), targets.reshape(-1).long(), ignore_index=ignore)
+    flat = targets.reshape(-1).long()  # (T*B,)
+    if pad_id is None:
+        return F.cross_entropy(logits.reshape(-1, V), flat)
+    keep = flat != int(pad_id)
+    total = F.cross_entropy(logits.reshape(-1, V), flat, ignore_index=int(pad_id), reduction="sum")
+    # every target padding: no token to average over; 0 (still differentiable) instead of 0/0 = NaN
+    return total / keep.sum().clamp(min=1)
 
 
 def _as_float(mean_nll: float | torch.Tensor, name: str = "mean_nll") -> float:

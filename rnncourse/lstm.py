@@ -22,8 +22,8 @@ import numbers
 
 import torch
 
-from rnncourse._checks import describe
-from rnncourse._torchchecks import check_tensor
+from rnncourse._validate import describe
+from rnncourse._validate_torch import check_tensor
 
 LSTMState = tuple[torch.Tensor, torch.Tensor]
 
@@ -35,11 +35,43 @@ def _check_lstm(x_dim: int, H: int, W_ih: torch.Tensor, W_hh: torch.Tensor, *bia
         check_tensor(name, b, (4 * H,))
 
 
+def lstm_gates(a: torch.Tensor, out: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
+    """The activated gates ``(i, f, g, o)`` from the pre-activations ``a (B, 4H)`` (order i, f, g, o).
+
+    σ on the i, f and o blocks, tanh on the g block. Together with
+    :func:`lstm_memory` this is the one place the LSTM's equations are written;
+    :func:`lstm_step`, :func:`lstm_forward`, :func:`peephole_lstm_step` and
+    :class:`rnncourse.layers.LSTM` all call them. ``out`` is a ``(B, 4H)``
+    buffer to write the activations into (for code that runs without
+    autograd, like the layer's fused forward pass); the four returned tensors
+    are then views of it.
+    """
+    if out is None:
+        i, f, g, o = a.chunk(4, dim=-1)  # each (B, H)
+        return torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
+    H = a.shape[-1] // 4
+    torch.sigmoid(a, out=out)
+    torch.tanh(a[..., 2 * H:3 * H], out=out[..., 2 * H:3 * H])  # the g block takes tanh, not σ
+    return out.split(H, dim=-1)
+
+
+def lstm_memory(i: torch.Tensor, f: torch.Tensor, g: torch.Tensor, o: torch.Tensor, c_prev: torch.Tensor,
+                out: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``c_t = f ⊙ c_{t-1} + i ⊙ g`` and ``h_t = o ⊙ tanh(c_t)``; returns ``(h_t, c_t, tanh(c_t))``, each ``(B, H)``.
+
+    ``out = (c, tanh_c, h)``: buffers to write into (code without autograd).
+    """
+    c_out, tanh_out, h_out = (None, None, None) if out is None else out
+    c = torch.addcmul(f * c_prev, i, g, out=c_out)  # (B, H)
+    tanh_c = torch.tanh(c, out=tanh_out)
+    h = torch.mul(o, tanh_c, out=h_out)
+    return h, c, tanh_c
+
+
 def _lstm_gates(gates: torch.Tensor, c_prev: torch.Tensor) -> LSTMState:
-    """Apply the nonlinearities to pre-activations ``gates (B, 4H)`` (order i, f, g, o)."""
-    i, f, g, o = gates.chunk(4, dim=-1)  # each (B, H)
-    c = torch.sigmoid(f) * c_prev + torch.sigmoid(i) * torch.tanh(g)  # (B, H)
-    h = torch.sigmoid(o) * torch.tanh(c)  # (B, H)
+    """Apply the nonlinearities to pre-activations ``gates (B, 4H)`` (order i, f, g, o) → ``(h, c)``."""
+    h, c, _ = lstm_memory(*lstm_gates(gates), c_prev)
     return h, c
 
 
@@ -121,8 +153,8 @@ def peephole_lstm_step(x_t: torch.Tensor, h_prev: torch.Tensor, c_prev: torch.Te
     i = torch.sigmoid(gi + p_i * c_prev)
     f = torch.sigmoid(gf + p_f * c_prev)
     o = torch.sigmoid(go + p_o * c_prev)  # c_{t-1}, not c_t: see above
-    c = f * c_prev + i * torch.tanh(gg)
-    return o * torch.tanh(c), c
+    h, c, _ = lstm_memory(i, f, torch.tanh(gg), o, c_prev)
+    return h, c
 
 
 def init_forget_bias(b_ih: torch.Tensor, b_hh: torch.Tensor, value: float) -> tuple[torch.Tensor, torch.Tensor]:

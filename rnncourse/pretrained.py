@@ -43,7 +43,13 @@ def load_pretrained(device: str = "cpu") -> tuple[CharRNNLM, CharVocab]:
 
 
 def write_model_card(checkpoint: str | Path, card: str | Path, command: str) -> dict:
-    """Summarise a checkpoint's training run as JSON at ``card`` and return the summary."""
+    """Summarise a checkpoint's training run as JSON at ``card`` and return the summary.
+
+    ``python -m rnncourse.train --card PATH`` calls it after training, so the card
+    is regenerated with the model. A run that started from another checkpoint
+    (``init_from``) also records that checkpoint's own card (``<checkpoint>.json``
+    next to it) under ``first_stage``.
+    """
     import math
     import platform
 
@@ -53,9 +59,14 @@ def write_model_card(checkpoint: str | Path, card: str | Path, command: str) -> 
 
     model, vocab, config, history = load_checkpoint(checkpoint)
     val = float(history.get("best_val_loss", min(history["val_loss"])))
+    units = history.get("config", {}).get("units", "stream")
+    what = {"stream": "one continuous stream", "speech": "speeches", "line": "lines"}.get(units, units)
+    if units != "stream":
+        what += " wrapped in <bos> … <eos>, padded"
     summary = {
-        "description": "character-level LSTM language model trained on tiny Shakespeare "
-                       "(first 90 % of the characters; validation on the last 10 %)",
+        "description": f"character-level LSTM language model trained on tiny Shakespeare, read as {what} "
+                       "(first 90 % of the characters; validation on the last 10 %, in the same units, "
+                       "loss in nats per predicted token: every character and every <eos>)",
         "command": command,
         "val_loss": val,
         "bits_per_char": val / math.log(2.0),
@@ -70,5 +81,12 @@ def write_model_card(checkpoint: str | Path, card: str | Path, command: str) -> 
         "torch": torch.__version__,
         "machine": f"{platform.machine()} CPU, {config.num_threads or torch.get_num_threads()} torch threads",
     }
+    init_from = getattr(config, "init_from", None)
+    if init_from:
+        # a run that started from another checkpoint: record that stage too (its card, when it has one)
+        summary["init_from"] = init_from
+        previous = Path(init_from).with_suffix(".json")
+        if previous.exists():
+            summary["first_stage"] = json.loads(previous.read_text(encoding="utf-8"))
     Path(card).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     return summary

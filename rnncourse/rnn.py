@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rnncourse._checks import check_ndim, check_positive_int, check_shape, describe
+from rnncourse._validate import check_ndim, check_positive_int, check_shape, describe
 
 
 def _check_rnn_weights(x_dim: int, h_dim: int, W_ih: np.ndarray, W_hh: np.ndarray, b: np.ndarray) -> None:

@@ -13,7 +13,7 @@ The decoders talk to the model through a *step function*
 log-probabilities of the next token after ``prefix``; ``prefix`` always starts
 with BOS. Returned sequences exclude BOS and include EOS when it was
 produced; decoding stops right after EOS or after ``max_len`` tokens.
-:func:`rnncourse.generate.make_step_fn` builds a step function from a trained
+:class:`rnncourse.generate.StatefulStepper` builds a step function from a trained
 language model.
 """
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from rnncourse._checks import check_positive_float, check_positive_int, describe
+from rnncourse._validate import check_positive_float, check_positive_int, describe
 
 StepFn = Callable[[list[int]], torch.Tensor]
 """``step_fn(prefix: list[int]) -> Tensor (V,)``: log-probabilities of the next token after ``prefix``."""
@@ -278,7 +278,7 @@ def sample_sequence(step_fn: StepFn, bos_id: int, eos_id: int, max_len: int, tem
 
 
 def beam_search(step_fn: StepFn, bos_id: int, eos_id: int, beam_width: int,
-                max_len: int) -> list[tuple[list[int], float]]:
+                max_len: int, trace: list | None = None) -> list[tuple[list[int], float]]:
     """The most probable sequences that a beam of ``beam_width`` hypotheses finds.
 
     Start from the empty hypothesis. At every step, extend each live
@@ -293,9 +293,10 @@ def beam_search(step_fn: StepFn, bos_id: int, eos_id: int, beam_width: int,
 
     Scores are plain total log-probabilities ``sum_t log p(y_t | y_<t)`` with
     **no length normalisation**, so shorter sequences are favoured. Tokens with
-    log-probability ``-inf`` are never chosen. With ``beam_width >= V**max_len``
-    nothing is pruned and the result is the exhaustive ranking of all
-    sequences; ``beam_width = 1`` is greedy decoding.
+    log-probability ``-inf`` are never chosen. With ``beam_width >= V**(max_len - 1)``
+    nothing is pruned before the last step, which keeps the ``beam_width``
+    best of all complete candidates, so the result is the exhaustive ranking;
+    ``beam_width = 1`` is greedy decoding.
 
     Args:
         step_fn: ``step_fn(prefix: list[int]) -> Tensor (V,)`` log-probabilities of the next token.
@@ -303,6 +304,9 @@ def beam_search(step_fn: StepFn, bos_id: int, eos_id: int, beam_width: int,
         eos_id: id that ends a hypothesis.
         beam_width: number of hypotheses kept per step and returned, ``>= 1``.
         max_len: maximum number of tokens of a hypothesis, ``>= 1``.
+        trace: a list to which every step appends its candidates as
+            ``(tokens, total_logprob, kept)`` triples (for drawing the search
+            tree, :func:`rnncourse.viz.plot_beam_tree`), or ``None``.
 
     Returns:
         Up to ``beam_width`` pairs ``(tokens, total_logprob)``, best first;
@@ -322,6 +326,8 @@ def beam_search(step_fn: StepFn, bos_id: int, eos_id: int, beam_width: int,
                 if lp != _NEG_INF:
                     candidates.append((tokens + [int(v)], score + lp))
         candidates.sort(key=lambda c: c[1], reverse=True)  # stable: ties keep their order
+        if trace is not None:
+            trace.append([(tokens, score, k < beam_width) for k, (tokens, score) in enumerate(candidates)])
         beams = []
         for tokens, score in candidates[:beam_width]:
             if tokens[-1] == eos_id or len(tokens) == max_len:

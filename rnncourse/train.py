@@ -2,13 +2,20 @@
 
 One loop serves the chapters, the benchmark and the command line::
 
-    python -m rnncourse.train --preset shipped --out rnncourse/models/char_lstm.pt
+    python -m rnncourse.train --preset shipped --num-threads 2 \
+        --out rnncourse/models/char_lstm.pt --card rnncourse/models/char_lstm.json
     python -m rnncourse.train --hidden-size 256 --max-steps 500 --out runs/small.pt
 
-Each step reads a ``(T, B)`` window of the training stream, carries the
-recurrent state over from the previous window but detaches it (the gradient
-stops at the window's start), clips the global gradient norm, and takes an
-AdamW step. The learning rate warms up linearly and then decays along a cosine
+The text is read as units (``units="speech"``, the default, or ``"line"``):
+each unit is wrapped in ``BOS … EOS``, units of similar length are padded into
+a ``(L, B)`` batch, and the loss ignores the padding, so the model learns to
+start a unit after BOS and to end it with EOS. ``units="stream"`` reads the
+text as one continuous stream instead, as char-rnn did.
+
+Each step reads a ``(T, B)`` window (of a padded batch, or of the stream),
+carries the recurrent state over from the previous window of the same batch
+but detaches it (the gradient stops at the window's start), clips the global
+gradient norm, and takes an AdamW step. The learning rate warms up linearly and then decays along a cosine
 to ``min_lr``; with a wall-clock budget the decay follows elapsed time, so a
 run that is cut short still ends at a low learning rate.
 """
@@ -18,6 +25,7 @@ import argparse
 import copy
 import dataclasses
 import math
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +34,8 @@ from typing import Callable
 import torch
 from tqdm.auto import tqdm
 
-from rnncourse.data import CharVocab, batchify, bptt_windows, encode_stream, load_corpus, split_corpus
+from rnncourse.data import (CharVocab, batchify, bptt_windows, encode_stream, encode_units, load_corpus,
+                            split_corpus, split_units, unit_batches)
 from rnncourse.lm import CharRNNLM, detach_state, lm_loss
 
 
@@ -35,11 +44,12 @@ class TrainConfig:
     """Everything that decides a training run."""
 
     cell: str = "lstm"  # recurrent cell: "rnn", "lstm" or "gru"
+    units: str = "speech"  # "speech" or "line": BOS … EOS units, padded; "stream": one continuous stream
     emb_size: int = 64  # size of the character embeddings
     hidden_size: int = 512  # recurrent state size H
     num_layers: int = 1  # stacked recurrent layers
     dropout: float = 0.0  # dropout between layers and before the output head
-    batch_size: int = 64  # B: parallel streams of text
+    batch_size: int = 64  # B: units (or parallel streams of text) per batch
     seq_len: int = 128  # T: BPTT window; the gradient stops at each window's start
     lr: float = 3e-3  # peak learning rate (AdamW)
     min_lr: float = 1e-4  # learning rate at the end of the cosine decay
@@ -56,14 +66,22 @@ class TrainConfig:
     seed: int = 1337  # seeds torch's generator: same config, same run (on the same machine)
     device: str = "auto"  # "auto" (CUDA when available), "cpu" or "cuda"
     num_threads: int | None = None  # torch CPU threads (None: torch's default)
+    init_from: str | None = None  # start from the weights of this checkpoint (same hparams) instead of at random
 
 
-#: Named configurations. ``default`` is the benchmark's 5-minute CPU recipe;
-#: ``shipped`` trained the model in ``rnncourse/models/char_lstm.pt``.
+#: Named configurations. ``default`` is the benchmark's 5-minute CPU recipe. The model in
+#: ``rnncourse/models/char_lstm.pt`` was trained in two stages: ``shipped-stream`` (one continuous
+#: stream, written to ``runs/char_lstm_stream.pt``), then ``shipped``, which starts from it and
+#: trains on speeches wrapped in BOS … EOS, so that the model learns to begin and to end a speech.
 PRESETS: dict[str, TrainConfig] = {
     "default": TrainConfig(),
+    # the shipped model in two stages: char-rnn's stream training, then speeches wrapped in BOS … EOS
+    "shipped-stream": TrainConfig(
+        units="stream", num_layers=2, hidden_size=512, dropout=0.25, lr=2e-3, max_steps=2500, eval_every=250,
+    ),
     "shipped": TrainConfig(
-        num_layers=2, hidden_size=512, dropout=0.25, lr=2e-3, max_steps=2500, eval_every=250,
+        num_layers=2, hidden_size=512, dropout=0.25, lr=6e-4, min_lr=2e-5, warmup_steps=20, max_steps=600,
+        eval_every=100, init_from="runs/char_lstm_stream.pt",
     ),
 }
 
@@ -101,6 +119,77 @@ def evaluate(model: CharRNNLM, stream: torch.Tensor, batch_size: int = 32, seq_l
         count += y.numel()
     model.train(was_training)
     return total / count
+
+
+@torch.no_grad()
+def evaluate_units(model: CharRNNLM, units: list[torch.Tensor], vocab: CharVocab, batch_size: int = 32,
+                   seq_len: int = 256) -> float:
+    """Mean NLL (nats per token) of ``model`` on units, each read from a fresh state as ``BOS … EOS``.
+
+    Every character of every unit and every unit's EOS is a predicted token;
+    padding is not. Long units are read in windows of ``seq_len`` carrying the
+    state, which changes nothing in the values (only memory).
+    """
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    total, count = 0.0, 0
+    for xb, yb in unit_batches(units, batch_size, vocab.bos_id, vocab.eos_id, vocab.pad_id):
+        state = None
+        for x, y, _ in _unit_windows(xb, yb, seq_len, vocab.pad_id):
+            x, y = x.to(device), y.to(device)  # (T, k)
+            logits, state = model(x, _narrow_state(state, x.size(1)))  # (T, k, V)
+            n = int((y != vocab.pad_id).sum())
+            total += float(lm_loss(logits, y, pad_id=vocab.pad_id)) * n
+            count += n
+    model.train(was_training)
+    return total / count
+
+
+def validation_loss(model: CharRNNLM, vocab: CharVocab, config: TrainConfig, text: str | None = None) -> float:
+    """The validation loss as :func:`train` measures it for ``config`` (the last 10 % of ``text``)."""
+    text = load_corpus() if text is None else text
+    _, val_text = split_corpus(text)
+    if config.max_val_chars:
+        val_text = val_text[: config.max_val_chars]
+    if config.units == "stream":
+        return evaluate(model, encode_stream(vocab, val_text), batch_size=min(32, config.batch_size),
+                        seq_len=config.eval_seq_len)
+    return evaluate_units(model, encode_units(vocab, split_units(val_text, config.units)), vocab,
+                          batch_size=min(32, config.batch_size), seq_len=config.eval_seq_len)
+
+
+def _windows(config: TrainConfig, train_cols, train_units, vocab: CharVocab, generator: torch.Generator):
+    """One epoch of ``(x, y, fresh)`` training windows; ``fresh`` marks the first window of a batch."""
+    if config.units == "stream":
+        for k, (x, y) in enumerate(bptt_windows(train_cols, config.seq_len)):
+            yield x, y, k == 0
+        return
+    for xb, yb in unit_batches(train_units, config.batch_size, vocab.bos_id, vocab.eos_id, vocab.pad_id,
+                               generator=generator):
+        for x, y, fresh in _unit_windows(xb, yb, config.seq_len, vocab.pad_id):
+            yield x, y, fresh
+
+
+def _unit_windows(xb: torch.Tensor, yb: torch.Tensor, seq_len: int, pad_id: int):
+    """Windows ``(x, y, fresh)`` of ``seq_len`` steps of a padded batch whose columns run longest first.
+
+    A window keeps only the columns that still have a real target in it (a
+    prefix, so the carried state is narrowed with :func:`_narrow_state`).
+    """
+    lengths = (yb != pad_id).sum(0)  # (B,)
+    for start in range(0, xb.size(0), seq_len):
+        k = int((lengths > start).sum())
+        yield xb[start : start + seq_len, :k], yb[start : start + seq_len, :k], start == 0  # (T, k)
+
+
+def _narrow_state(state, k: int):
+    """The state of the first ``k`` sequences of a batch: ``h (L, B, H)`` or a tuple of them."""
+    if state is None:
+        return None
+    if isinstance(state, torch.Tensor):
+        return state[:, :k]
+    return tuple(_narrow_state(s, k) for s in state)
 
 
 def _optimizer(model: CharRNNLM, config: TrainConfig) -> torch.optim.Optimizer:
@@ -144,11 +233,24 @@ def train(
         train_text = train_text[: config.max_train_chars]
     if config.max_val_chars:
         val_text = val_text[: config.max_val_chars]
-    train_cols = batchify(encode_stream(vocab, train_text), config.batch_size).to(device)  # (N, B)
-    val_stream = encode_stream(vocab, val_text)
+    if config.units not in ("speech", "line", "stream"):
+        raise ValueError(f"units must be 'speech', 'line' or 'stream', got {config.units!r}")
+    train_cols = train_units = None
+    if config.units == "stream":
+        train_cols = batchify(encode_stream(vocab, train_text), config.batch_size).to(device)  # (N, B)
+    else:
+        train_units = encode_units(vocab, split_units(train_text, config.units))
+    pad_id = None if config.units == "stream" else vocab.pad_id
+    generator = torch.Generator().manual_seed(config.seed)  # the order of the batches
 
     model = CharRNNLM(len(vocab), config.emb_size, config.hidden_size, config.cell,
                       config.num_layers, config.dropout).to(device)
+    if config.init_from:
+        blob = torch.load(Path(config.init_from), map_location="cpu", weights_only=True)
+        if blob.get("hparams") != model.hparams():
+            raise ValueError(f"init_from={config.init_from!r} has hparams {blob.get('hparams')}, "
+                             f"the config asks for {model.hparams()}")
+        model.load_state_dict(blob["state_dict"])
     opt = _optimizer(model, config)
     history: dict = {"step": [], "train_loss": [], "grad_norm": [], "lr": [], "val_step": [],
                      "val_loss": [], "elapsed_s": [], "config": dataclasses.asdict(config)}
@@ -156,7 +258,7 @@ def train(
 
     def run_eval(step: int, elapsed: float) -> None:
         nonlocal best_loss, best_state
-        val = evaluate(model, val_stream, batch_size=min(32, config.batch_size), seq_len=config.eval_seq_len)
+        val = validation_loss(model, vocab, config, text)
         history["val_step"].append(step)
         history["val_loss"].append(val)
         history["elapsed_s"].append(elapsed)
@@ -168,7 +270,7 @@ def train(
         if config.sample_every and step % config.sample_every == 0:
             from rnncourse.generate import generate
 
-            sample = generate(model, vocab, prefix="\n", max_len=200, temperature=0.8)
+            sample = generate(model, vocab, prefix="", max_len=400, temperature=0.8)
             tqdm.write(f"--- step {step}, val {val:.3f} ---\n{sample}")
         if callback is not None:
             callback(step, history)
@@ -184,16 +286,20 @@ def train(
         if config.time_budget_s and elapsed >= config.time_budget_s:
             break
         if windows is None:
-            windows, state = bptt_windows(train_cols, config.seq_len), None
+            windows = _windows(config, train_cols, train_units, vocab, generator)
         try:
-            x, y = next(windows)
-        except StopIteration:  # end of an epoch: start again from the top with a fresh state
+            x, y, fresh = next(windows)
+        except StopIteration:  # end of an epoch: start again with a new order
             windows = None
             continue
+        if fresh:
+            state = None
+        state = _narrow_state(state, x.size(1))
+        x, y = x.to(device), y.to(device)  # (T, B)
         for group in opt.param_groups:
             group["lr"] = lr_at(config, step, elapsed)
         logits, state = model(x, detach_state(state))  # (T, B, V)
-        loss = lm_loss(logits, y)
+        loss = lm_loss(logits, y, pad_id=pad_id)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         max_norm = config.grad_clip if config.grad_clip > 0 else float("inf")
@@ -256,6 +362,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--preset", choices=sorted(PRESETS), default="default",
                         help="starting configuration; the options below override its fields")
     parser.add_argument("--out", type=Path, default=Path("runs/char_lm.pt"), help="checkpoint to write")
+    parser.add_argument("--card", type=Path, default=None,
+                        help="also write the run's model card (JSON: command, config, validation loss, time) here")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     for f in dataclasses.fields(TrainConfig):
         kind = {"int": int, "float": float, "str": str}.get(str(f.type).split(" ")[0], None)
@@ -275,9 +383,18 @@ def main(argv: list[str] | None = None) -> int:
         if value is not None:
             setattr(config, f.name, value)
     print(f"config: {dataclasses.asdict(config)}")
-    _, _, history = train(config, progress=not args.no_progress, checkpoint=args.out)
+    def report(step: int, history: dict) -> None:
+        print(f"step {step}: validation loss {history['val_loss'][-1]:.4f} nats/token "
+              f"(best {history['best_val_loss']:.4f}), {history['elapsed_s'][-1]:.0f} s", flush=True)
+
+    _, _, history = train(config, progress=not args.no_progress, checkpoint=args.out, callback=report)
+    if args.card is not None:
+        from rnncourse.pretrained import write_model_card
+
+        argv = sys.argv[1:] if argv is None else argv
+        write_model_card(args.out, args.card, " ".join(["python -m rnncourse.train", *argv]))
     best = history["best_val_loss"]
-    print(f"best validation loss {best:.4f} nats/char ({best / math.log(2):.4f} bits/char) "
+    print(f"best validation loss {best:.4f} nats/token ({best / math.log(2):.4f} bits/token) "
           f"after {history['steps']} steps in {history['seconds']:.0f} s; saved to {args.out}")
     return 0
 

@@ -1,4 +1,6 @@
-"""Plots for the chapters: training curves, gradient norms, next-token distributions, hidden units.
+"""Plots and diagrams for the chapters: training curves, gradient norms, next-token distributions,
+hidden units, and the drawings of the LSTM and GRU cells, stacked and bidirectional networks and a
+beam search tree.
 
 Every plotting function draws with matplotlib and returns its ``Figure``; the
 ones that take ``ax`` draw into that ``Axes`` instead of a new figure. None of
@@ -18,6 +20,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.colors import Normalize
+from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 from matplotlib.figure import Figure
 from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
 
@@ -343,6 +346,283 @@ def plot_hidden_unit(text: str, activations: ArrayLike, ax: Axes | None = None, 
     if title:
         ax.set_title(title)
     fig.colorbar(image, ax=ax, fraction=0.02, pad=0.01, label="activation")
+    return fig
+
+
+# ----------------------------------------------------------------------------- diagrams
+
+_GATE, _OP, _STATE, _IO = "#fde2b8", "#ffffff", "#cfe3f7", "#e4f2dc"
+
+
+def _node(ax: Axes, x: float, y: float, text: str, color: str = _STATE, w: float = 0.9, h: float = 0.55,
+          round_: bool = False) -> FancyBboxPatch:
+    """A labelled box (rounded for an operation) centred at ``(x, y)``; edges to ``(x, y)`` end at its border."""
+    style = "round,pad=0.02,rounding_size=0.25" if round_ else "round,pad=0.02,rounding_size=0.06"
+    box = FancyBboxPatch((x - w / 2, y - h / 2), w, h, boxstyle=style, facecolor=color,
+                         edgecolor="black", linewidth=1.0, zorder=2)
+    ax.add_patch(box)
+    ax.text(x, y, text, ha="center", va="center", fontsize=10, zorder=3)
+    _NODES.setdefault(id(ax), {})[(round(x, 6), round(y, 6))] = box
+    return box
+
+
+_NODES: dict[int, dict[tuple[float, float], FancyBboxPatch]] = {}  # axes -> node centre -> box
+
+
+def _edge(ax: Axes, a: tuple[float, float], b: tuple[float, float], color: str = "black",
+          curve: float = 0.0, lw: float = 1.2) -> None:
+    """An arrow from the node at ``a`` to the node at ``b``, clipped at the boxes' borders."""
+    nodes = _NODES.get(id(ax), {})
+    key = lambda p: (round(p[0], 6), round(p[1], 6))
+    ax.add_patch(FancyArrowPatch(a, b, arrowstyle="-|>", mutation_scale=11, color=color, lw=lw,
+                                 patchA=nodes.get(key(a)), patchB=nodes.get(key(b)), shrinkA=1, shrinkB=1,
+                                 connectionstyle=f"arc3,rad={curve}", zorder=1))
+
+
+def _canvas(ax: Axes | None, figsize: tuple[float, float], xlim: tuple[float, float],
+            ylim: tuple[float, float], title: str) -> tuple[Figure, Axes]:
+    fig, ax = _figure_and_axes(ax, figsize)
+    ax.set_xlim(*xlim)
+    ax.set_ylim(*ylim)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    ax.set_title(title)
+    return fig, ax
+
+
+def draw_lstm_cell(ax: Axes | None = None) -> Figure:
+    """The LSTM cell: the cell-state line with its forget product and additive write, the four
+    blocks computed from ``[h_{t-1}; x_t]`` (PyTorch order i, f, g, o) and the output product."""
+    fig, ax = _canvas(ax, (8, 4.4), (-0.8, 9.6), (-0.9, 4.6), "LSTM cell (PyTorch gate order i, f, g, o)")
+    _node(ax, 0.0, 3.8, r"$c_{t-1}$")
+    _node(ax, 0.0, 0.0, r"$h_{t-1}$")
+    _node(ax, 3.0, -0.55, r"$x_t$", _IO)
+    _node(ax, 2.2, 3.8, r"$\times$", _OP, w=0.55, round_=True)
+    _node(ax, 4.6, 3.8, r"$+$", _OP, w=0.55, round_=True)
+    _node(ax, 8.8, 3.8, r"$c_t$")
+    gates = [(1.6, r"$f_t\ \sigma$"), (3.0, r"$i_t\ \sigma$"), (4.4, r"$g_t\ \tanh$"), (5.8, r"$o_t\ \sigma$")]
+    for x, label in gates:
+        _node(ax, x, 1.3, label, _GATE, w=1.1)
+        _edge(ax, (0.0, 0.0), (x, 1.3))
+        _edge(ax, (3.0, -0.55), (x, 1.3))
+    _node(ax, 3.8, 2.6, r"$\times$", _OP, w=0.55, round_=True)
+    _node(ax, 7.0, 2.6, r"$\tanh$", _OP, w=0.8, round_=True)
+    _node(ax, 7.0, 1.3, r"$\times$", _OP, w=0.55, round_=True)
+    _node(ax, 8.8, 0.0, r"$h_t$")
+    _edge(ax, (0.0, 3.8), (2.2, 3.8))
+    _edge(ax, (1.6, 1.3), (2.2, 3.8))
+    _edge(ax, (2.2, 3.8), (4.6, 3.8))
+    _edge(ax, (3.0, 1.3), (3.8, 2.6))
+    _edge(ax, (4.4, 1.3), (3.8, 2.6))
+    _edge(ax, (3.8, 2.6), (4.6, 3.8))
+    _edge(ax, (4.6, 3.8), (8.8, 3.8))
+    _edge(ax, (4.6, 3.8), (7.0, 2.6))
+    _edge(ax, (7.0, 2.6), (7.0, 1.3))
+    _edge(ax, (5.8, 1.3), (7.0, 1.3))
+    _edge(ax, (7.0, 1.3), (8.8, 0.0))
+    ax.text(3.4, 4.3, r"$c_t = f_t \odot c_{t-1} + i_t \odot g_t$: the additive path", ha="center", fontsize=9)
+    ax.text(8.0, -0.7, r"$h_t = o_t \odot \tanh(c_t)$", ha="center", fontsize=9)
+    return fig
+
+
+def draw_gru_cell(ax: Axes | None = None) -> Figure:
+    """The GRU cell in PyTorch's convention: gates r and z, the candidate n with the reset gate
+    applied to ``W_hn h_{t-1} + b_hn``, and ``h_t = z ⊙ h_{t-1} + (1 - z) ⊙ n_t``."""
+    fig, ax = _canvas(ax, (8, 4.4), (-0.8, 9.6), (-0.9, 4.6), "GRU cell (PyTorch: gate order r, z, n)")
+    _node(ax, 0.0, 3.8, r"$h_{t-1}$")
+    _node(ax, 0.0, 0.0, r"$h_{t-1}$")
+    _node(ax, 3.0, -0.55, r"$x_t$", _IO)
+    _node(ax, 1.6, 1.3, r"$r_t\ \sigma$", _GATE, w=1.1)
+    _node(ax, 3.2, 1.3, r"$z_t\ \sigma$", _GATE, w=1.1)
+    _node(ax, 5.4, 1.3, r"$n_t\ \tanh$", _GATE, w=1.1)
+    _node(ax, 4.2, 0.3, r"$r_t \odot (W_{hn}h + b_{hn})$", _OP, w=2.3, round_=True)
+    for x in (1.6, 3.2):
+        _edge(ax, (0.0, 0.0), (x, 1.3))
+        _edge(ax, (3.0, -0.55), (x, 1.3))
+    _edge(ax, (1.6, 1.3), (4.2, 0.3), curve=-0.2)
+    _edge(ax, (0.0, 0.0), (4.2, 0.3), curve=0.25)
+    _edge(ax, (4.2, 0.3), (5.4, 1.3))
+    _edge(ax, (3.0, -0.55), (5.4, 1.3))
+    _node(ax, 3.2, 3.8, r"$\times$", _OP, w=0.55, round_=True)
+    _node(ax, 5.4, 2.6, r"$\times$", _OP, w=0.55, round_=True)
+    _node(ax, 4.4, 2.6, r"$1-$", _OP, w=0.55, round_=True)
+    _node(ax, 6.6, 3.8, r"$+$", _OP, w=0.55, round_=True)
+    _node(ax, 8.8, 3.8, r"$h_t$")
+    _edge(ax, (0.0, 3.8), (3.2, 3.8))
+    _edge(ax, (3.2, 1.3), (3.2, 3.8))
+    _edge(ax, (3.2, 1.3), (4.4, 2.6))
+    _edge(ax, (4.4, 2.6), (5.4, 2.6))
+    _edge(ax, (5.4, 1.3), (5.4, 2.6))
+    _edge(ax, (3.2, 3.8), (6.6, 3.8))
+    _edge(ax, (5.4, 2.6), (6.6, 3.8))
+    _edge(ax, (6.6, 3.8), (8.8, 3.8))
+    ax.text(4.9, 4.3, r"$h_t = z_t \odot h_{t-1} + (1 - z_t) \odot n_t$: $z$ is the fraction kept",
+            ha="center", fontsize=9)
+    return fig
+
+
+def draw_stacked_rnn(layers: int = 2, steps: int = 4, ax: Axes | None = None) -> Figure:
+    """An unrolled stack of ``layers`` recurrent layers over ``steps`` time steps: each layer reads
+    the states of the layer below, the output reads the top layer."""
+    check = [(n, v) for n, v in (("layers", layers), ("steps", steps)) if isinstance(v, bool)
+             or not isinstance(v, int) or v < 1]
+    if check:
+        raise ValueError(f"{check[0][0]} must be an int >= 1, got {check[0][1]!r}")
+    fig, ax = _canvas(ax, (1.6 * steps + 1.5, 1.2 * layers + 2.2), (-1.2, 1.6 * steps),
+                      (-0.9, 1.2 * layers + 0.9), f"stacked RNN, {layers} layers")
+    for t in range(steps):
+        x = 1.6 * t + 0.4
+        _node(ax, x, -0.3, f"$x_{t + 1}$", _IO)
+        for layer in range(1, layers + 1):
+            y = 1.2 * layer - 0.3
+            _node(ax, x, y, f"$h^{{({layer})}}_{t + 1}$")
+            _edge(ax, (x, y - 1.2), (x, y))
+            _edge(ax, (x - 1.6, y), (x, y)) if t else _edge(ax, (x - 1.3, y), (x, y))
+        _node(ax, x, 1.2 * layers + 0.6, f"$y_{t + 1}$", _IO)
+        _edge(ax, (x, 1.2 * layers - 0.3), (x, 1.2 * layers + 0.6))
+    return fig
+
+
+def draw_bidirectional_rnn(steps: int = 4, ax: Axes | None = None) -> Figure:
+    """An unrolled bidirectional RNN: a forward layer (left to right) and a backward layer (right to
+    left) read the same inputs; each output sees the concatenation ``[→h_t; ←h_t]``."""
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"steps must be an int >= 1, got {steps!r}")
+    fig, ax = _canvas(ax, (1.6 * steps + 1.5, 4.0), (-1.2, 1.6 * steps), (-0.9, 3.5),
+                      "bidirectional RNN")
+    for t in range(steps):
+        x = 1.6 * t + 0.4
+        _node(ax, x, -0.3, f"$x_{t + 1}$", _IO)
+        _node(ax, x, 0.9, rf"$\overrightarrow{{h}}_{t + 1}$")
+        _node(ax, x, 2.0, rf"$\overleftarrow{{h}}_{t + 1}$", "#f7d9e3")
+        _node(ax, x, 3.1, f"$y_{t + 1}$", _IO)
+        _edge(ax, (x, -0.3), (x, 0.9))
+        _edge(ax, (x, -0.3), (x - 0.35, 2.0), curve=0.25)
+        _edge(ax, (x, 2.0), (x, 3.1))
+        _edge(ax, (x + 0.3, 0.9), (x + 0.3, 3.1), curve=-0.15)
+        if t:
+            _edge(ax, (x - 1.6, 0.9), (x, 0.9))
+            _edge(ax, (x, 2.0), (x - 1.6, 2.0))
+    return fig
+
+
+def plot_beam_tree(trace: Sequence[Sequence[tuple[Sequence[int], float, bool]]], labels: Sequence[str],
+                   ax: Axes | None = None, title: str = "beam search") -> Figure:
+    """The tree a beam search explored: one column per step, one node per candidate.
+
+    Args:
+        trace: what ``beam_search(..., trace=trace)`` recorded: per step, the
+            candidates ``(tokens, total_logprob, kept)``.
+        labels: the text of every token id.
+        ax: axes to draw into; a new figure when ``None``.
+        title: the axes title.
+
+    Kept candidates are drawn in blue, pruned ones in grey; each node shows its
+    last token and its total log-probability, and an edge joins it to its prefix.
+
+    Returns:
+        The figure.
+    """
+    if not trace:
+        raise ValueError("trace must hold at least one step, got an empty list")
+    rows = max(len(step) for step in trace)
+    fig, ax = _figure_and_axes(ax, (2.3 * len(trace) + 1.5, 0.55 * rows + 1.2))
+    where: dict[tuple[int, ...], tuple[float, float]] = {(): (0.0, (rows - 1) / 2)}
+    _node(ax, 0.0, (rows - 1) / 2, "BOS", _IO, w=0.9, h=0.45)
+    for depth, step in enumerate(trace, start=1):
+        for row, (tokens, score, kept) in enumerate(step):
+            x, y = 2.3 * depth, rows - 1 - row
+            colour = _STATE if kept else "#eeeeee"
+            _node(ax, x, y, f"{labels[tokens[-1]]}  {score:.2f}", colour, w=1.6, h=0.45)
+            parent = where.get(tuple(tokens[:-1]))
+            if parent is not None:
+                _edge(ax, parent, (x, y), color="tab:blue" if kept else "#bbbbbb", lw=1.0)
+            if kept:
+                where[tuple(tokens)] = (x, y)
+    ax.set_xlim(-0.8, 2.3 * len(trace) + 1.0)
+    ax.set_ylim(-0.7, rows - 0.3)
+    ax.axis("off")
+    ax.set_title(title)
+    return fig
+
+
+def _task_panel(ax: Axes, inputs: Sequence[int], outputs: Sequence[int], n_steps: int, title: str,
+                example: str) -> None:
+    shift = (6 - n_steps) / 2  # centre the picture in its panel
+    ax.set_xlim(-0.6 - shift, 5.6 - shift)
+    for t in range(n_steps):
+        ax.add_patch(plt.Rectangle((t - 0.3, -0.3), 0.6, 0.6, color="tab:green", alpha=0.7))
+        if t > 0:
+            ax.annotate("", xy=(t - 0.3, 0), xytext=(t - 0.7, 0), arrowprops=dict(arrowstyle="->", lw=1.5))
+        if t in inputs:
+            ax.add_patch(plt.Rectangle((t - 0.3, -1.35), 0.6, 0.5, color="tab:red", alpha=0.7))
+            ax.annotate("", xy=(t, -0.3), xytext=(t, -0.85), arrowprops=dict(arrowstyle="->", lw=1.5))
+        if t in outputs:
+            ax.add_patch(plt.Rectangle((t - 0.3, 0.85), 0.6, 0.5, color="tab:blue", alpha=0.7))
+            ax.annotate("", xy=(t, 0.85), xytext=(t, 0.3), arrowprops=dict(arrowstyle="->", lw=1.5))
+    ax.set_ylim(-2.2, 1.6)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    ax.set_title(title, fontsize=11)
+    ax.text((n_steps - 1) / 2, -2.0, example, ha="center", fontsize=9, style="italic")
+
+
+def draw_task_kinds() -> Figure:
+    """The five kinds of sequence task (one-to-one … aligned many-to-many) as unrolled RNNs:
+    red inputs, green recurrent states, blue outputs, time running left to right."""
+    fig, axes = plt.subplots(1, 5, figsize=(17, 2.9))
+    _task_panel(axes[0], [0], [0], 1, "one-to-one", "image → class")
+    _task_panel(axes[1], [0], [0, 1, 2, 3], 4, "one-to-many", "image → caption")
+    _task_panel(axes[2], [0, 1, 2, 3], [3], 4, "many-to-one", "review → sentiment")
+    _task_panel(axes[3], [0, 1, 2], [3, 4, 5], 6, "many-to-many", "sentence → translation")
+    _task_panel(axes[4], [0, 1, 2, 3], [0, 1, 2, 3], 4, "aligned many-to-many", "text → next character")
+    fig.text(0.5, 0.06, "red: inputs   green: recurrent state   blue: outputs   (time runs left to right)",
+             ha="center")
+    return fig
+
+
+def draw_unrolled_rnn(steps: int = 4, ax: Axes | None = None) -> Figure:
+    """The RNN folded (one cell whose state feeds back into itself) and unrolled over ``steps``
+    steps, every copy with the same weights ``V`` (input), ``W`` (recurrent) and ``U`` (output)."""
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"steps must be an int >= 1, got {steps!r}")
+
+    def box(xy, text, color):
+        ax.add_patch(plt.Rectangle((xy[0] - 0.35, xy[1] - 0.3), 0.7, 0.6, color=color, alpha=0.6))
+        ax.text(xy[0], xy[1], text, ha="center", va="center", fontsize=13)
+
+    def arrow(start, end, label="", color="black", offset=(0.12, 0.0)):
+        ax.annotate("", xy=end, xytext=start, arrowprops=dict(arrowstyle="->", lw=1.5, color=color))
+        if label:
+            mid = ((start[0] + end[0]) / 2 + offset[0], (start[1] + end[1]) / 2 + offset[1])
+            ax.text(*mid, label, fontsize=11, color=color)
+
+    fig, ax = _figure_and_axes(ax, (3.2 * steps / 4 * 4 + 0.2, 3.6))
+    box((0, 0), "$h_t$", "tab:green")
+    box((0, -1.4), "$x_t$", "tab:red")
+    box((0, 1.4), r"$\hat y_t$", "tab:blue")
+    arrow((0, -1.1), (0, -0.3), "$V$", "tab:red")
+    arrow((0, 0.3), (0, 1.1), "$U$", "tab:purple")
+    ax.annotate("", xy=(0.35, -0.15), xytext=(0.35, 0.15),
+                arrowprops=dict(arrowstyle="->", lw=1.5, color="tab:blue",
+                                connectionstyle="arc,angleA=0,angleB=0,armA=30,armB=30,rad=10"))
+    ax.text(0.8, -0.05, "$W$", fontsize=11, color="tab:blue")
+    ax.text(1.3, 0, "=", fontsize=22, ha="center", va="center")
+    ax.text(1.75, 0, "$h_0$", fontsize=13, ha="center", va="center")
+    for k in range(1, steps + 1):
+        cx = 1.6 + 1.6 * k
+        box((cx, 0), f"$h_{k}$", "tab:green")
+        box((cx, -1.4), f"$x_{k}$", "tab:red")
+        box((cx, 1.4), rf"$\hat y_{k}$", "tab:blue")
+        arrow((cx, -1.1), (cx, -0.3), "$V$", "tab:red")
+        arrow((cx, 0.3), (cx, 1.1), "$U$", "tab:purple")
+        arrow((cx - 1.3, 0), (cx - 0.35, 0), "$W$", "tab:blue", offset=(-0.1, 0.1))
+    ax.text(1.6 + 1.6 * steps + 0.55, 0, r"$\cdots$", fontsize=16, va="center")
+    ax.set_xlim(-0.8, 1.6 + 1.6 * steps + 1.0)
+    ax.set_ylim(-1.9, 1.9)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    ax.set_title("the RNN folded (left) and unrolled in time (right): every copy uses the same $V$, $W$, $U$")
     return fig
 
 

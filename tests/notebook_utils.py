@@ -13,14 +13,41 @@ IDS = ["01_rnn", "02_bptt", "03_clipping", "04_lstm", "05_gru", "06_language_mod
        "08_seq2seq_attention", "09_captioning"]
 
 
-def execute_all(path: Path, timeout: int = 600) -> nbformat.NotebookNode:
-    """Execute every cell (also those tagged skip-execution) in a fresh kernel, keeping errors as outputs."""
+PROBE_MARK = "<<probe>>"
+
+
+def execute_all(path: Path, timeout: int = 600, probe: dict[str, str] | None = None) -> nbformat.NotebookNode:
+    """Execute every cell (also those tagged skip-execution) in a fresh kernel, keeping errors as outputs.
+
+    ``probe`` maps names to Python expressions evaluated in the notebook's namespace
+    after its last cell; their values (numbers, strings, lists and dicts of them,
+    numpy arrays) come back as ``nb.metadata["probe"]``.
+    """
     nb = nbformat.read(path, as_version=4)
+    if probe:
+        items = ", ".join(f"{name!r}: ({expr})" for name, expr in probe.items())
+        nb.cells.append(nbformat.v4.new_code_cell(
+            "import json as _json\nimport numpy as _np\n"
+            "def _plain(v):\n"
+            "    return v.tolist() if hasattr(v, 'tolist') else str(v)\n"
+            f"print({PROBE_MARK!r} + _json.dumps({{{items}}}, default=_plain))"))
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=True,
                             skip_cells_with_tag="__run-everything__",
                             resources={"metadata": {"path": str(path.parent)}})
     client.execute()
+    if probe:
+        cell = nb.cells.pop()
+        text = "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
+        errors = [f"{o.ename}: {o.evalue}" for o in cell.outputs if o.output_type == "error"]
+        if PROBE_MARK not in text:
+            raise AssertionError(f"the probe of {path.name} failed: {errors or text}")
+        nb.metadata["probe"] = json.loads(text.split(PROBE_MARK, 1)[1])
     return nb
+
+
+def prose(nb: nbformat.NotebookNode) -> str:
+    """Every markdown cell of ``nb``, joined: the text in which quoted numbers must appear."""
+    return "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
 
 
 def cell_problems(cell) -> list[tuple[str, str]]:

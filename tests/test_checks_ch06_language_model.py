@@ -18,8 +18,15 @@ def test_correct_variants_pass():
     def loss_manual(logits, targets, pad_id=None):
         logp = torch.log_softmax(logits, -1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
         keep = torch.ones_like(logp) if pad_id is None else (targets != pad_id).to(logp.dtype)
-        return -(logp * keep).sum() / keep.sum()
+        return -(logp * keep).sum() / keep.sum().clamp(min=1)
     check_lm_loss(loss_manual)
+    def loss_where(logits, targets, pad_id=None):
+        nll = torch.nn.functional.cross_entropy(logits.flatten(0, 1), targets.flatten(), reduction="none")
+        if pad_id is None:
+            return nll.mean()
+        keep = targets.flatten() != pad_id
+        return torch.where(keep, nll, torch.zeros_like(nll)).sum() / max(int(keep.sum()), 1)
+    check_lm_loss(loss_where)
     check_perplexity(ref.perplexity)
     check_perplexity(lambda v: float(math.e ** float(v)))
     check_bits_per_char(ref.bits_per_char)
@@ -68,6 +75,9 @@ class LMAlwaysLSTM(ref.CharRNNLM):
     (check_lm_loss, lambda l, t, p=None: ref.lm_loss(l, t), "padding positions are not ignored"),
     (check_lm_loss, lambda l, t, p=None: -torch.log(torch.softmax(l, -1).gather(-1, t.unsqueeze(-1))).mean(), "NaN or inf|differs|padding"),
     (check_lm_loss, lambda l, t, p=None: ref.lm_loss(l, t, p).detach(), "not differentiable"),
+    (check_lm_loss, lambda l, t, p=None: ref.lm_loss(l, t) if p is None else
+        -(torch.log_softmax(l, -1).gather(-1, t.unsqueeze(-1)).squeeze(-1) * (t != p)).sum() / (t != p).sum(),
+     "should be 0, not 0 / 0"),
     (check_perplexity, lambda v: 2.0 ** float(v), "2 \\*\\* mean_nll"),
     (check_perplexity, lambda v: math.exp(v) if isinstance(v, float) else torch.exp(v), "Python float"),
     (check_bits_per_char, lambda v: float(v) * math.log(2), "divide by ln 2"),

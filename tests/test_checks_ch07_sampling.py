@@ -10,7 +10,7 @@ from autograder.checks.ch07_sampling import (check_beam_search, check_greedy_dec
 def topp_loop(logits, p):
     if not 0 < p <= 1:
         raise ValueError(p)
-    probs = torch.softmax(logits, -1)
+    probs = torch.softmax(logits.double(), -1)
     out = logits.clone()
     flat_p, flat_out = probs.reshape(-1, probs.shape[-1]), out.reshape(-1, out.shape[-1])
     for row in range(flat_p.shape[0]):
@@ -27,6 +27,16 @@ def topp_drop_crossing(logits, p):
     sp, order = torch.sort(probs, -1, descending=True)
     drop = torch.cumsum(sp, -1) >= p
     drop[..., 0] = False
+    return logits.masked_fill(torch.zeros_like(drop).scatter(-1, order, drop), float("-inf"))
+
+
+def topp_float32_cumsum(logits, p):
+    # accumulates in the logits' dtype: in float32 the running sum can reach 1 before the last token
+    if not 0 < p <= 1:
+        raise ValueError(p)
+    probs = torch.softmax(logits, dim=-1)
+    sp, order = torch.sort(probs, dim=-1, descending=True)
+    drop = torch.cumsum(sp, dim=-1) - sp >= p
     return logits.masked_fill(torch.zeros_like(drop).scatter(-1, order, drop), float("-inf"))
 
 
@@ -94,6 +104,7 @@ def test_correct_variants_pass():
     (check_top_k_filter, topk_plus_one, "k \\+ 1 tokens"),
     (check_top_k_filter, lambda z, k: ref.top_k_filter(-z, k) * -1 if k >= 1 else ref.top_k_filter(z, k), "differs|smallest|NaN or inf"),
     (check_top_p_filter, topp_drop_crossing, "crosses the threshold"),
+    (check_top_p_filter, topp_float32_cumsum, "accumulate in float64"),
     (check_top_p_filter, lambda z, p: z.clone() if 0 < p <= 1 else 1 / 0, "Too many tokens"),
     (check_greedy_decode, greedy_with_bos, "starts with BOS"),
     (check_greedy_decode, lambda f, b, e, L: [t for t in ref.greedy_decode(f, b, e, L) if t != e], "include EOS"),

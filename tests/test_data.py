@@ -69,3 +69,27 @@ def test_bad_batch_arguments_name_the_argument():
         batchify(torch.arange(3), 4)
     with pytest.raises(TypeError, match="seq_len"):
         list(bptt_windows(torch.zeros(5, 2), 2.5))
+
+
+def test_split_units_cuts_speeches_and_lines():
+    from rnncourse.data import split_units
+
+    text = "A:\nhi there.\n\nB:\nno.\nyes.\n\n\nC:\nok\n"
+    assert split_units(text) == ["A:\nhi there.", "B:\nno.\nyes.", "C:\nok"]
+    assert split_units(text, "line") == ["A:", "hi there.", "B:", "no.", "yes.", "C:", "ok"]
+    with pytest.raises(ValueError, match="unit must be one of"):
+        split_units(text, "word")
+
+
+def test_unit_batches_wrap_pad_and_sort_longest_first():
+    from rnncourse.data import unit_batches
+
+    units = [torch.tensor([5, 6]), torch.tensor([7]), torch.tensor([8, 9, 10]), torch.tensor([11])]
+    batches = list(unit_batches(units, batch_size=2, bos_id=1, eos_id=2, pad_id=0))
+    # without a generator: sorted by length, each batch's columns longest first
+    assert [x.t().tolist() for x, _ in batches] == [[[1, 7], [1, 11]], [[1, 8, 9, 10], [1, 5, 6, 0]]]
+    assert [y.t().tolist() for _, y in batches] == [[[7, 2], [11, 2]], [[8, 9, 10, 2], [5, 6, 2, 0]]]
+    # with a generator: every unit exactly once, a reproducible order
+    seen = lambda g: sorted(tuple(c[c != 0].tolist()) for _, y in unit_batches(units, 3, 1, 2, 0, g)
+                            for c in y.t())
+    assert seen(torch.Generator().manual_seed(0)) == sorted(tuple(u.tolist()) + (2,) for u in units)

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from rnncourse.data import CharVocab
-from rnncourse.generate import StatefulStepper, generate, make_step_fn
+from rnncourse.generate import StatefulStepper, generate
 from rnncourse.lm import CharRNNLM
 from rnncourse.sampling import beam_search, greedy_decode, sample_sequence
 
@@ -38,7 +38,7 @@ def recompute(model, ids):
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_stateful_steps_equal_recomputing_the_prefix(cell, dtype):
     model, vocab = tiny(cell, dtype)
-    step = make_step_fn(model)
+    step = StatefulStepper(model)
     prefix = [vocab.bos_id] + vocab.encode("abca b\nd")
     for n in range(1, len(prefix) + 1):
         got = step(prefix[:n])
@@ -57,7 +57,7 @@ def test_stateful_steps_equal_recomputing_the_prefix(cell, dtype):
 def test_context_is_read_after_bos_and_a_small_cache_stays_correct():
     model, vocab = tiny("gru")
     ctx = vocab.encode("dab")
-    step = make_step_fn(model, context=ctx, max_cache=3)
+    step = StatefulStepper(model, context=ctx, max_cache=3)
     toks = vocab.encode("c ea\nb")
     for n in range(len(toks) + 1):
         torch.testing.assert_close(step([vocab.bos_id] + toks[:n]),
@@ -74,7 +74,7 @@ def test_context_is_read_after_bos_and_a_small_cache_stays_correct():
 def test_beam_search_through_the_cache_feeds_one_token_per_new_prefix():
     model, vocab = tiny("lstm")
     ctx = vocab.encode("ab")
-    step = make_step_fn(model, context=ctx)
+    step = StatefulStepper(model, context=ctx)
     plain = lambda prefix: recompute(model, [prefix[0]] + ctx + prefix[1:])  # noqa: E731
     got = beam_search(step, vocab.bos_id, vocab.eos_id, 4, 6)
     want = beam_search(plain, vocab.bos_id, vocab.eos_id, 4, 6)
@@ -88,7 +88,7 @@ def test_generate_uses_the_contract_rules():
     model, vocab = tiny()
     ctx = vocab.encode("ab")
     bos, eos = vocab.bos_id, vocab.eos_id
-    fn = make_step_fn(model, context=ctx)
+    fn = StatefulStepper(model, context=ctx)
     assert generate(model, vocab, "ab", 12, method="greedy") == vocab.decode(greedy_decode(fn, bos, eos, 12))
     assert generate(model, vocab, "ab", 5, method="beam", beam_width=3) == vocab.decode(
         beam_search(fn, bos, eos, 3, 5)[0][0])
@@ -106,7 +106,7 @@ def test_generate_uses_the_contract_rules():
 def test_generate_reads_the_prefix_once_and_one_token_per_step():
     model, vocab = tiny(cls=CountingLM)
     prompt = "abc d"
-    ids = greedy_decode(make_step_fn(model, context=vocab.encode(prompt)), vocab.bos_id, vocab.eos_id, 25)
+    ids = greedy_decode(StatefulStepper(model, context=vocab.encode(prompt)), vocab.bos_id, vocab.eos_id, 25)
     assert len(ids) > 5
     model.tokens_read = 0
     assert generate(model, vocab, prompt, max_len=25, method="greedy") == vocab.decode(ids)

@@ -88,3 +88,11 @@ def test_char_rnn_lm_argument_errors():
         CharRNNLM(5, 4, 0)
     with pytest.raises(ValueError, match=r"x must be a \(T, B\) tensor"):
         CharRNNLM(5, 4, 4)(torch.zeros(3, dtype=torch.long))
+
+
+def test_lm_loss_is_zero_not_nan_when_every_target_is_padding():
+    logits = torch.randn(3, 2, 5, requires_grad=True)
+    loss = lm_loss(logits, torch.zeros(3, 2, dtype=torch.long), pad_id=0)
+    assert loss.item() == 0.0
+    loss.backward()
+    assert torch.equal(logits.grad, torch.zeros_like(logits))

@@ -2,19 +2,22 @@
 import pytest
 
 from autograder.release import release
-from tests.notebook_utils import IDS, REPO, cell_problems, execute_all, grade_id
+from tests.notebook_utils import IDS, REPO, cell_problems, execute_all, grade_id, prose
+from tests.prose_claims import CLAIMS, PROBES
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.mark.parametrize("aid", IDS)
 def test_solution_runs_with_every_test_passing(aid):
-    nb = execute_all(REPO / "solutions" / aid / f"{aid}.ipynb")
+    nb = execute_all(REPO / "solutions" / aid / f"{aid}.ipynb", probe=PROBES.get(aid))
     problems = [(i, grade_id(c), p) for i, c in enumerate(nb.cells) if c.cell_type == "code"
                 for p in cell_problems(c)]
     assert not problems, f"{aid}: {problems}"
     tests = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
     assert tests, "every chapter has graded test cells"
+    if aid in CLAIMS:  # the numbers and outcomes the prose quotes are what the cells computed
+        CLAIMS[aid](nb.metadata["probe"], prose(nb))
 
 
 @pytest.mark.parametrize("aid", IDS)

@@ -29,6 +29,29 @@ def test_hidden_unit_html_escapes_and_colours():
         viz.hidden_unit_html("ab", [0.0])
 
 
+def test_diagrams_draw_without_error():
+    for draw in (viz.draw_lstm_cell, viz.draw_gru_cell, viz.draw_stacked_rnn, viz.draw_bidirectional_rnn,
+                 viz.draw_task_kinds, viz.draw_unrolled_rnn):
+        assert isinstance(draw(), Figure)
+    with pytest.raises(ValueError, match="layers must be an int"):
+        viz.draw_stacked_rnn(layers=0)
+
+
+def test_beam_tree_marks_the_kept_candidates():
+    import torch
+
+    from rnncourse.sampling import beam_search
+
+    table = {0: [0.0, 0.0, 0.6, 0.4], 2: [0.0, 0.3, 0.35, 0.35], 3: [0.0, 1.0, 0.0, 0.0]}
+    step = lambda prefix: torch.tensor(table[prefix[-1]], dtype=torch.float64).clamp_min(1e-12).log()
+    trace = []
+    best = beam_search(step, 0, 1, beam_width=2, max_len=3, trace=trace)
+    assert [sum(kept for *_, kept in s) for s in trace][0] == 2
+    assert best == beam_search(step, 0, 1, beam_width=2, max_len=3)  # tracing changes nothing
+    fig = viz.plot_beam_tree(trace, ["BOS", "EOS", "a", "b"])
+    assert isinstance(fig, Figure) and len(fig.axes[0].patches) > 4
+
+
 def test_captioned_images_and_attention_panels():
     images = np.random.default_rng(0).random((3, 3, 48, 48))
     fig = viz.plot_captioned_images(images, ["a red circle left of a blue square", "b", "c"], ncols=2,

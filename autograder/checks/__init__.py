@@ -29,7 +29,6 @@ _asarray = _np_module.asarray
 _abs = _np_module.abs
 _max = _np_module.max
 _isfinite = _np_module.isfinite
-_array_equal = _np_module.array_equal
 _float64 = _np_module.float64
 _ndarray = _np_module.ndarray
 _Tensor = _torch_module.Tensor

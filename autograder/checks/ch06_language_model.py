@@ -79,6 +79,16 @@ def check_lm_loss(lm_loss: Callable) -> None:
         g, = torch.autograd.grad(got, logits)
         e, = torch.autograd.grad(expected, logits)
         expect_close("the gradient of the loss", g, e, case, atol=tol * 10)
+    # every target is padding: nothing to average, so the loss is 0 (not 0 / 0)
+    case = "T=2, B=2 with every target equal to pad_id=0"
+    logits = randn(gen, 2, 2, 4, dtype=torch.float64).requires_grad_(True)
+    got = call(lm_loss, "lm_loss", case, logits, torch.zeros(2, 2, dtype=torch.long), 0)
+    if not isinstance(got, torch.Tensor):
+        raise CheckFailure(f"lm_loss should return a scalar tensor (differentiable), got {type(got).__name__}")
+    value = float(got.detach())
+    if math.isnan(value) or value != 0.0:
+        raise CheckFailure(f"lm_loss returned {value!r} ({case}): with no target left to average over the loss "
+                           "should be 0, not 0 / 0")
 
 
 def check_perplexity(perplexity: Callable) -> None:

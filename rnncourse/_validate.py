@@ -1,4 +1,4 @@
-"""Argument checks shared by the reference implementations.
+"""Argument validation shared by the reference implementations.
 
 Every public function validates its inputs with these helpers so that a bad
 argument raises a ``ValueError``/``TypeError`` naming the argument and the value

@@ -1,11 +1,11 @@
-"""Argument checks for the torch reference implementations."""
+"""Argument validation for the torch reference implementations."""
 from __future__ import annotations
 
 from typing import Sequence
 
 import torch
 
-from rnncourse._checks import describe
+from rnncourse._validate import describe
 
 
 def check_tensor(name: str, value: object, shape: Sequence[int | None]) -> None:

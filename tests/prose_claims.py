@@ -1,0 +1,223 @@
+"""Numbers and outcomes that the chapters' prose quotes, checked against what the cells computed.
+
+``PROBES[aid]`` names expressions evaluated in the executed solution notebook
+(see ``execute_all(..., probe=...)``); ``CLAIMS[aid](values, prose)`` asserts that
+every number or outcome the prose states is what the cells produced, and that the
+prose still states it. Change a demo and the claim about it fails here.
+"""
+from __future__ import annotations
+
+import math
+
+
+def says(prose: str, *phrases: str) -> None:
+    """Each phrase occurs in the prose (line breaks and runs of spaces count as one space)."""
+    flat = " ".join(prose.split())
+    for phrase in phrases:
+        assert " ".join(phrase.split()) in flat, f"the prose no longer says {phrase!r}"
+
+
+def about(value: float, lo: float, hi: float, what: str) -> None:
+    assert lo <= value <= hi, f"{what} is {value!r}, the prose quotes a value in [{lo}, {hi}]"
+
+
+# ----------------------------------------------------------------------------- 01_rnn, 02_bptt
+
+def ch01(v: dict, prose: str) -> None:
+    assert v["concat_error"] < 1e-12, "the concatenated form must compute the same states"
+    says(prose, "It is the same function")
+
+
+def ch02(v: dict, prose: str) -> None:
+    # the delay task: k >= 4 solves it and stays solved; k <= 3 first rises, then collapses to chance
+    # while ||W_ih|| shrinks
+    for k in ("4", "8"):
+        acc, _ = v["delay"][k]
+        about(acc, 0.95, 1.0, f"final accuracy with k = {k}")
+    for k in ("2", "3"):
+        acc, best = v["delay"][k]
+        about(acc, 0.4, 0.6, f"final accuracy with k = {k} (chance)")
+        assert best > acc + 0.1, f"with k = {k} the accuracy should first rise, then collapse"
+        w_max, w_final = v["w_norm"][k]
+        assert w_final < 0.8 * w_max, f"with k = {k} ||W_ih|| should shrink"
+    says(prose, "With $k \\ge 4$ the task is solved", "Then accuracy collapses to chance",
+         "panel shows $\\lVert W_{ih} \\rVert$ shrinking")
+
+
+# ----------------------------------------------------------------------------- 03_clipping
+
+def ch03(v: dict, prose: str) -> None:
+    sweep = {float(k): vals for k, vals in v["sweep"].items()}
+    # rho = 0.5: a straight fall to about 1e-18
+    about(sweep[0.5][59], 1e-19, 1e-17, "rho=0.5, lag 60")
+    # rho = 0.9: first rises to about 1.5 at lag 2, then decays to about 5e-4; spectral norm 1.49
+    r9 = sweep[0.9]
+    assert max(range(60), key=lambda k: r9[k]) == 1, "rho=0.9 peaks at lag 2"
+    about(r9[1], 1.4, 1.6, "rho=0.9, lag 2")
+    about(r9[59], 4e-4, 7e-4, "rho=0.9, lag 60")
+    about(v["spectral_norm"]["0.9"], 1.485, 1.495, "the spectral norm of 0.9 * base")
+    # rho = 1: about 0.12 at lag 60
+    about(sweep[1.0][59], 0.11, 0.13, "rho=1, lag 60")
+    # rho = 1.5: between about 0.5 and 3 for forty lags, then about 18 at lag 60
+    about(min(sweep[1.5][:40]), 0.45, 0.6, "rho=1.5, smallest norm over lags 1..40")
+    about(max(sweep[1.5][:40]), 2.0, 3.0, "rho=1.5, largest norm over lags 1..40")
+    about(sweep[1.5][59], 15, 21, "rho=1.5, lag 60")
+    # rho = 3: grows almost all the way to about 1e9, a fifth of the entries saturated
+    r3 = sweep[3.0]
+    about(r3[59], 3e8, 3e9, "rho=3, lag 60")
+    assert sum(b < a for a, b in zip(r3, r3[1:])) <= 6, "rho=3 should grow at almost every lag"
+    about(v["saturated"]["3.0"], 0.15, 0.25, "fraction of saturated entries at rho=3")
+    says(prose, "to about 1.5 at lag 2", "$5 \\cdot 10^{-4}$ at lag 60", "spectral norm is 1.49",
+         "to about 0.12 at lag 60", "between about 0.5 and 3", "grows to about 18", "$10^{9}$ at lag 60",
+         "A fifth of", "$10^{-18}$ at lag 60")
+    # the explosion demo: no clipping dies with NaN after about 140 steps; the clipped runs stay
+    # finite but end near 40, the loss of answering 0, with gradient norms in the millions
+    about(v["first_nan"], 120, 160, "first NaN step without clipping")
+    about(v["target_variance"], 35, 45, "variance of the target")
+    for name in ("clip by norm (1.0)", "clip by value (0.1)"):
+        losses, max_norm = v["final_loss"][name], v["max_norm"][name]
+        assert not v["nan_seen"][name], f"{name} should never see NaN"
+        about(losses, 0.9 * v["target_variance"], 1.1 * v["target_variance"], f"{name}: final loss")
+        about(max_norm, 1e6, 1e7, f"{name}: largest gradient norm")
+    assert v["nan_seen"]["no clipping"]
+    says(prose, "after about 140", "a loss of about 40", "in the millions")
+    # the IRNN keeps the Jacobian product at exactly 1; the orthogonal tanh RNN does not
+    assert all(x == 1.0 for x in v["lag_norms"]["ReLU, W = I (IRNN)"])
+    assert v["lag_norms"]["tanh, orthogonal W"][59] < 0.1
+    says(prose, "stays at exactly 1")
+
+
+# ----------------------------------------------------------------------------- 04_lstm
+
+def ch04(v: dict, prose: str) -> None:
+    # 4.6: the plain network loses about fifteen orders of magnitude over 50 layers; the skip
+    # paths stay within a couple of orders; the residual one slowly grows
+    plain, highway, residual = (v["depth_norms"][k] for k in ("plain", "highway", "residual"))
+    about(math.log10(plain[0] / plain[-1]), 14.5, 15.5, "orders of magnitude lost by the plain network")
+    for name, norms in (("highway", highway), ("residual", residual)):
+        about(abs(math.log10(norms[-1] / norms[0])), 0.0, 2.5, f"orders of magnitude moved by {name}")
+    assert residual[-1] > residual[0], "the residual network's gradient grows with depth"
+    says(prose, "about fifteen orders of magnitude", "slowly *grows*")
+    # 4.7: the LSTM with forget bias 4 learns, the tanh RNN and the default LSTM stay near chance
+    acc = v["final_accuracy"]
+    assert min(acc["LSTM, forget bias 4"]) > 0.9, acc
+    assert max(acc["tanh RNN"]) < 0.4, acc
+    assert max(acc["LSTM, default init (b_f ≈ 0)"]) < 0.4, acc
+    says(prose, "the tanh RNN stays at chance", "**the same LSTM with the default initialisation also fails**")
+    # the packed-sequence demo: packing gives the unpadded state, padding does not
+    assert v["packed"] == [True, False]
+    says(prose, "not after the padding")
+    # a vanilla RNN from an LSTM: f = 0, i = o = 1 gives tanh(tanh(...)) to within 1e-13
+    assert v["vanilla_gap"] < 1e-12
+    says(prose, "get within\n$10^{-13}$")
+
+
+# ----------------------------------------------------------------------------- 05_gru
+
+def ch05(v: dict, prose: str) -> None:
+    assert v["gru_jacobian_error"] < 1e-12, "the three-term GRU Jacobian must match autograd"
+    assert v["two_term_error"] > 1e-3, "the lecture's two-term form drops the gate's derivative"
+    says(prose, "Autograd confirms the three-term formula")
+    # a vanilla RNN from a GRU: r = 1, z = 0 is exactly the tanh RNN (to within 1e-13)
+    assert v["gru_vanilla_gap"] < 1e-12
+    says(prose, "*exactly* the\ntanh RNN")
+
+
+# ----------------------------------------------------------------------------- 06_language_model
+
+def ch06(v: dict, prose: str) -> None:
+    # the baselines: unigram 3.35 nats = 4.83 bits per character, uniform log2(68) = 6.09 bits
+    about(v["unigram_nll"], 3.345, 3.355, "the unigram model's NLL (nats/char)")
+    about(v["unigram_nll"] / math.log(2), 4.825, 4.835, "the unigram model's bits per character")
+    about(math.log2(68), 6.085, 6.095, "the uniform model's bits per character")
+    says(prose, "3.35 nats/char, that is 4.83\nbits/char", "6.09 bits/char", "below\n4.83 bits/char (3.35 nats)")
+    # a few seconds of training take the loss well below the unigram model
+    assert v["small_best"] < v["unigram_nll"] - 0.5, v["small_best"]
+    says(prose, "well below the unigram\nmodel's 3.35 nats/char")
+    # the shipped model stops: every sample shown ends at EOS
+    assert v["ended_at_eos"] and all(v["ended_at_eos"]), v["ended_at_eos"]
+    says(prose, "a sample\nfrom it is one speech, ending where the model emits EOS")
+    # a line-position unit exists; most units are not interpretable
+    about(abs(v["line_corr"]), 0.7, 1.0, "the best unit's correlation with the position in the line")
+    about(v["median_corr"], 0.0, 0.3, "the median |correlation| over all units")
+    says(prose, "Such units are the exception")
+    # the quote experiment finds a quote-detecting unit
+    about(abs(v["quote_corr"]), 0.8, 1.0, "the best unit's correlation with 'inside quotes'")
+
+
+# ----------------------------------------------------------------------------- 07_sampling
+
+def ch07(v: dict, prose: str) -> None:
+    d = v["degeneration"]
+    corpus = d["validation speeches"]
+    about(d["greedy"], 0.5, 0.7, "repetition rate of greedy decoding (about 0.6)")
+    about(d["beam search, W = 4"], 0.35, 0.55, "repetition rate of beam search (about 0.45)")
+    about(corpus, 0.08, 0.1, "repetition rate of the validation speeches (about 0.09)")
+    for name in ("sampling, T = 1.0", "top-p, p = 0.95"):  # less than the corpus
+        about(d[name], 0.0, corpus, f"repetition rate of {name}")
+    for name in ("sampling, T = 0.5", "top-k, k = 5"):  # closest to the corpus, above T = 1
+        assert d["sampling, T = 1.0"] < d[name] < 0.2, (name, d)
+        assert abs(d[name] - corpus) < abs(d["sampling, T = 1.0"] - corpus), (name, d)
+    says(prose, "Greedy decoding repeats about 0.6 of its 4-grams and beam search about 0.45",
+         "The validation speeches repeat about 0.09", "repeat themselves *less* than that", "come closest")
+    assert "the state of the court" in v["examples"]["greedy"], "the phrase quoted from greedy's loop"
+    assert v["examples"]["beam search, W = 4"].count("the world") >= 2, "the phrase quoted from beam's loop"
+    # with EOS allowed, beam search stops after a few characters (the length bias)
+    assert len(v["beam_text"]) < 20, v["beam_text"]
+    says(prose, "ends its speech after a few characters")
+
+
+PROBES: dict[str, dict[str, str]] = {
+    "01_rnn": {"concat_error": "concat_error"},
+    "02_bptt": {
+        "delay": "{str(k): [float(a[-200:].mean()), float(np.convolve(a, np.ones(100) / 100, mode='valid').max())]"
+                 " for k, (a, w) in delay_runs.items()}",
+        "w_norm": "{str(k): [float(w.max()), float(w[-1])] for k, (a, w) in delay_runs.items()}",
+    },
+    "03_clipping": {
+        "sweep": "{str(r): n for r, n in sweep.items()}",
+        "spectral_norm": "{str(r): s for r, s in spectral_norm.items()}",
+        "saturated": "{str(r): s for r, s in saturated.items()}",
+        "first_nan": "first_nan",
+        "target_variance": "target_variance",
+        "final_loss": "{k: float(l[-1]) for k, (l, n) in runs.items()}",
+        "max_norm": "{k: float(np.nanmax(n)) for k, (l, n) in runs.items()}",
+        "nan_seen": "{k: bool(np.isnan(l).any()) for k, (l, n) in runs.items()}",
+        "lag_norms": "lag_norms",
+    },
+    "05_gru": {
+        "gru_jacobian_error": "gru_jacobian_error",
+        "two_term_error": "two_term_error",
+        "gru_vanilla_gap": "gru_vanilla_gap",
+    },
+    "06_language_model": {
+        "unigram_nll": "unigram_nll",
+        "small_best": "history['best_val_loss']",
+        "ended_at_eos": "ended_at_eos",
+        "line_corr": "float(corr[unit])",
+        "median_corr": "float(np.median(np.abs(corr)))",
+        "quote_corr": "float(qcorr[qunit])",
+    },
+    "07_sampling": {
+        "degeneration": "degeneration",
+        "beam_text": "side_by_side['beam search, W = 4']",
+        "examples": "examples",
+    },
+    "04_lstm": {
+        "depth_norms": "depth_norms",
+        "final_accuracy": "final_accuracy",
+        "packed": "[bool(torch.allclose(h_packed[0, 1], h_short[0, 0])), "
+                  "bool(torch.allclose(h_padded[0, 1], h_short[0, 0]))]",
+        "vanilla_gap": "vanilla_gap",
+    },
+}
+
+CLAIMS = {
+    "01_rnn": ch01,
+    "02_bptt": ch02,
+    "03_clipping": ch03,
+    "04_lstm": ch04,
+    "05_gru": ch05,
+    "06_language_model": ch06,
+    "07_sampling": ch07,
+}
