@@ -36,8 +36,8 @@ import math
 
 import torch
 
-from rnncourse._checks import describe
-from rnncourse._torchchecks import check_tensor
+from rnncourse._validate import describe
+from rnncourse._validate_torch import check_tensor
 
 
 def _check_common(query: torch.Tensor, keys: torch.Tensor, values: torch.Tensor,

@@ -31,7 +31,7 @@ import math
 from collections import Counter
 from typing import Hashable, Sequence
 
-from rnncourse._checks import check_positive_int, describe
+from rnncourse._validate import check_positive_int, describe
 
 Tokens = Sequence[Hashable]
 

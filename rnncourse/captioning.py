@@ -35,8 +35,8 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from rnncourse._checks import check_positive_int, describe
-from rnncourse._torchchecks import check_tensor
+from rnncourse._validate import check_positive_int, describe
+from rnncourse._validate_torch import check_tensor
 from rnncourse.bleu_score import corpus_bleu
 from rnncourse.lm import lm_loss
 from rnncourse.sampling import beam_search, greedy_decode

@@ -34,7 +34,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from rnncourse._checks import check_positive_int, describe
+from rnncourse._validate import check_positive_int, describe
 
 COLOURS: dict[str, tuple[float, float, float]] = {
     "red": (0.9, 0.15, 0.1), "green": (0.1, 0.75, 0.2), "blue": (0.15, 0.3, 0.95), "yellow": (0.95, 0.85, 0.1),

@@ -41,7 +41,7 @@ from typing import Callable, Sequence
 import torch
 from torch import nn
 
-from rnncourse._checks import check_positive_int, describe
+from rnncourse._validate import check_positive_int, describe
 from rnncourse.attention import dot_attention, length_mask
 from rnncourse.lm import lm_loss
 from rnncourse.seqtasks import BOS, EOS, PAD, make_batch, reverse_padded

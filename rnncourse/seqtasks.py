@@ -21,7 +21,7 @@ from typing import Sequence
 
 import torch
 
-from rnncourse._checks import check_positive_int, describe
+from rnncourse._validate import check_positive_int, describe
 
 PAD, BOS, EOS = 0, 1, 2
 TASKS = ("copy", "reverse")
