@@ -140,9 +140,9 @@ def grade_notebook(nb: dict, student: str, assignment: Assignment, limits: Limit
         if not kernel.finished:
             try:
                 session.send({"op": "bye"})
+                kernel.kill(grace=5.0)
             except KernelGone:
-                pass
-            kernel.kill()
+                kernel.kill()
     done = {t.grade_id for t in result.tests}
     for test in assignment.tests:  # test cells the notebook did not reach
         if test.grade_id not in done:

@@ -147,16 +147,22 @@ class KernelProcess:
     layers: dict = dataclasses.field(default_factory=dict)
     finished: bool = False
 
-    def kill(self) -> int | None:
-        """End the kernel and everything it started; returns the keeper's exit status (None if unknown)."""
+    def kill(self, grace: float = 0.0) -> int | None:
+        """End the kernel and everything it started; returns the keeper's exit status (None if unknown).
+
+        With ``grace``, a kernel told to stop gets that many seconds to exit on its own first: once the
+        zygote has reaped its keeper, the pid may belong to another process and must not be signalled.
+        """
         if self.finished:
             return None
         self.finished = True
-        try:
-            os.kill(self.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        status = self.zygote.wait_exit(self.job, timeout=30)
+        status = self.zygote.wait_exit(self.job, timeout=grace) if grace else None
+        if status is None:
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            status = self.zygote.wait_exit(self.job, timeout=30)
         if status is None:
             self.zygote.close()  # out of step with the zygote: start a fresh one next time
         self.channel.close()
