@@ -16,7 +16,7 @@ from autograder.kernels import Zygote
 from autograder.limits import Limits
 from autograder.notebooks import load_assignment
 from autograder.source_rules import StaticReport
-from tests.grading_utils import load, with_answer
+from tests.grading_utils import cell_by_id, load, with_answer
 
 STEP = "def rnn_step(x_t, h_prev, W_ih, W_hh, b):\n"
 WRONG = STEP + "    return h_prev\n"
@@ -98,29 +98,29 @@ def test_a_blank_notebook_that_rewrites_everything_earns_nothing(assignment, zyg
     assert result.points == 0
 
 
+def grade_solution_with_prefix(aid: str, exercise: str, prefix: str, zygote):
+    """The chapter's solution with ``prefix`` run at the top of one answer cell, before the answer's own code."""
+    sol, assignment = load("solutions", aid), load_assignment(aid)
+    answer = prefix + "".join(cell_by_id(sol, exercise)["source"])
+    return grade(with_answer(sol, exercise, answer), assignment, zygote), assignment
+
+
 def test_course_helpers_an_answer_may_use_are_answered_by_the_grader(zygote):
     """Chapter 2's answers may call chapter 1's rnn_forward; the kernel has no rnncourse, the grader serves it."""
-    assignment = load_assignment("02_bptt")
-    sol = load("solutions", "02_bptt")
-    from tests.grading_utils import cell_by_id
-
-    src = "".join(cell_by_id(sol, "rnn_step_backward")["source"])
-    uses_helper = ("_hs = rnn_forward(np.ones((2, 1, 2)), np.zeros((1, 3)), np.ones((3, 2)), np.eye(3), np.zeros(3))\n"
-                   "assert _hs.shape == (2, 1, 3) and abs(_hs[0, 0, 0] - np.tanh(2.0)) < 1e-12\n" + src)
-    result = grade(with_answer(sol, "rnn_step_backward", uses_helper), assignment, zygote)
-    assert result.points == assignment.max_points, (result.cell_errors, [t.message for t in result.tests])
+    result, assignment = grade_solution_with_prefix(
+        "02_bptt", "rnn_step_backward",
+        "_hs = rnn_forward(np.ones((2, 1, 2)), np.zeros((1, 3)), np.ones((3, 2)), np.eye(3), np.zeros(3))\n"
+        "assert _hs.shape == (2, 1, 3) and abs(_hs[0, 0, 0] - np.tanh(2.0)) < 1e-12\n", zygote)
+    assert not result.cell_errors, result.cell_errors
+    assert result.points == assignment.max_points, [t.message for t in result.tests]
 
 
 def test_a_served_helper_may_call_back_into_the_students_code(zygote):
     """Chapter 9's answers may use chapter 7's greedy_decode with their own step function: the grader runs the
     helper and calls the kernel's step function back while the kernel waits for the helper's answer."""
-    assignment = load_assignment("09_captioning")
-    from tests.grading_utils import cell_by_id
-
-    sol = load("solutions", "09_captioning")
-    src = "".join(cell_by_id(sol, "init_state_from_features")["source"])
-    uses_helper = ("def _step(prefix):\n    return torch.log_softmax(torch.tensor([0.0, 0, 0, 1.0 * len(prefix), 2]), 0)\n"
-                   "_seq = greedy_decode(_step, 0, 1, 5)\nassert _seq == [4, 3, 3, 3, 3], _seq\n" + src)
-    result = grade(with_answer(sol, "init_state_from_features", uses_helper), assignment, zygote)
+    result, assignment = grade_solution_with_prefix(
+        "09_captioning", "init_state_from_features",
+        "def _step(prefix):\n    return torch.log_softmax(torch.tensor([0.0, 0, 0, 1.0 * len(prefix), 2]), 0)\n"
+        "_seq = greedy_decode(_step, 0, 1, 5)\nassert _seq == [4, 3, 3, 3, 3], _seq\n", zygote)
     assert not result.cell_errors, result.cell_errors
     assert result.status == "ok" and result.points == assignment.max_points, [t.message for t in result.tests]
