@@ -43,7 +43,8 @@ _EXPORTS: dict[str, str] = {
     "RNN": "layers", "LSTM": "layers", "GRU": "layers",
     # 06_language_model (torch)
     "make_lm_pairs": "lm", "lm_loss": "lm", "perplexity": "lm", "bits_per_char": "lm",
-    "detach_state": "lm", "CharRNNLM": "lm",
+    "detach_state": "lm", "CharRNNLM": "lm", "find_unit": "hidden_units",
+    "unit_correlations": "hidden_units",
     # 07_sampling (torch)
     "temperature_softmax": "sampling", "top_k_filter": "sampling", "top_p_filter": "sampling",
     "greedy_decode": "sampling", "sample_sequence": "sampling", "beam_search": "sampling",

@@ -1,13 +1,16 @@
 import math
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
 
+import rnncourse.hidden_units as ref_units
 import rnncourse.lm as ref
 from autograder.checks import CheckFailure
 from autograder.checks.ch06_language_model import (check_bits_per_char, check_CharRNNLM, check_detach_state,
-                                                   check_lm_loss, check_make_lm_pairs, check_perplexity)
+                                                   check_find_unit, check_lm_loss, check_make_lm_pairs,
+                                                   check_perplexity)
 
 
 def test_correct_variants_pass():
@@ -102,3 +105,100 @@ def test_mistakes_are_named(check, impl, message):
 def test_more_unit_conversion_mistakes(check, impl, message):
     with pytest.raises(CheckFailure, match=message):
         check(impl)
+
+
+# ----------------------------------------------------------------------------- find_unit
+
+def _corr_loop(acts, prop):
+    """np.corrcoef column by column; a constant column counts 0; numpy scalars come back."""
+    if acts.shape[0] != prop.shape[0] or np.ptp(prop) == 0:
+        raise ValueError(f"bad shapes {acts.shape} / {prop.shape} or constant prop")
+    corr = np.array([0.0 if np.ptp(acts[:, u]) == 0 else np.corrcoef(acts[:, u], prop)[0, 1]
+                     for u in range(acts.shape[1])])
+    u = np.argmax(np.abs(corr))
+    return u, corr[u]                                       # np.int64, np.float64
+
+
+def _corr_zscores(acts, prop):
+    """Mean product of z-scores, float32 kept for float32 input; Python max picks the first of equal keys."""
+    if len(prop) != len(acts):
+        raise ValueError(f"acts {acts.shape} and prop {prop.shape} differ in length")
+    p = prop.astype(acts.dtype)
+    if p.std() == 0:
+        raise ValueError("prop is constant")
+    sd = acts.std(axis=0)
+    z = (acts - acts.mean(axis=0)) / np.where(sd == 0, 1, sd)
+    r = (z * ((p - p.mean()) / p.std())[:, None]).mean(axis=0)
+    u = max(range(acts.shape[1]), key=lambda k: abs(r[k]))
+    return u, float(r[u])
+
+
+def _mistake(score, signed=False, nan=False):
+    """A find_unit that ranks units by score(acts_c, p_c, acts, p) (per unit) and returns the unit's r."""
+    def find_unit(acts, prop):
+        if acts.shape[0] != prop.shape[0] or np.ptp(prop) == 0:
+            raise ValueError("bad input")
+        a, p = acts.astype(float), prop.astype(float)
+        a_c, p_c = a - a.mean(0), p - p.mean()
+        with np.errstate(all="ignore"):
+            r = (p_c @ a_c) / np.sqrt((a_c ** 2).sum(0) * (p_c @ p_c))
+            s = score(a_c, p_c, a, p, r)
+        u = int(np.argmax(s if signed else np.abs(s))) if nan else int(np.nanargmax(s if signed else np.abs(s)))
+        return u, float(np.nan_to_num(r[u])) if not nan else float(r[u])
+    return find_unit
+
+
+def _corrcoef_naive(acts, prop, zero_nan=False):
+    with np.errstate(all="ignore"):
+        corr = np.array([np.corrcoef(acts[:, u], prop)[0, 1] for u in range(acts.shape[1])])
+    u = int(np.argmax(np.abs(corr)))                      # np.argmax returns the first NaN
+    return u, float(np.nan_to_num(corr[u]) if zero_nan else corr[u])
+
+
+def _swapped(acts, prop):
+    corr = np.nan_to_num([np.corrcoef(acts[u], prop)[0, 1] for u in range(acts.shape[0])])
+    u = int(np.argmax(np.abs(corr)))
+    return u, float(corr[u])
+
+
+def _last_of_ties(acts, prop):
+    r = ref_units.unit_correlations(acts, prop)
+    u = len(r) - 1 - int(np.argmax(np.abs(r)[::-1]))     # the last of the largest |r|
+    return u, float(r[u])
+
+
+def _centres_in_place(acts, prop):
+    acts -= acts.mean(axis=0)
+    return ref_units.find_unit(acts, prop)
+
+
+def test_find_unit_correct_variants_pass():
+    check_find_unit(ref_units.find_unit)
+    check_find_unit(_corr_loop)
+    check_find_unit(_corr_zscores)
+    check_find_unit(_mistake(lambda a_c, p_c, a, p, r: np.nan_to_num(r) ** 2, signed=True))   # argmax of r²
+
+
+@pytest.mark.parametrize("impl,message", [
+    (_corrcoef_naive, "correlation NaN"),
+    (lambda a, p: _corrcoef_naive(a, p, zero_nan=True), "constant unit's correlation came out as NaN"),
+    (_mistake(lambda a_c, p_c, a, p, r: r, signed=True, nan=False), "largest signed correlation"),
+    (_mistake(lambda a_c, p_c, a, p, r: p_c @ a_c), "covariance or a dot product"),
+    (_mistake(lambda a_c, p_c, a, p, r: p @ a), "covariance or a dot product"),
+    (_mistake(lambda a_c, p_c, a, p, r: (p @ a) / np.sqrt((a ** 2).sum(0) * (p @ p))), "means were not subtracted"),
+    (_swapped, "axes are swapped"),
+    (lambda a, p: (ref_units.find_unit(a, p)[0], abs(ref_units.find_unit(a, p)[1])), "wrong sign .*not its absolute"),
+    (lambda a, p: (ref_units.find_unit(a, p)[0], -ref_units.find_unit(a, p)[1]), "wrong sign"),
+    (lambda a, p: (ref_units.find_unit(a, p)[0], -abs(ref_units.find_unit(a, p)[1])), "wrong sign .*goes up as"),
+    (lambda a, p: (ref_units.find_unit(a, p)[0], ref_units.find_unit(a, p)[1] * 0.9), "differs from the Pearson"),
+    (lambda a, p: (float(ref_units.find_unit(a, p)[0]), ref_units.find_unit(a, p)[1]), "should be an int"),
+    (lambda a, p: ref_units.find_unit(a, p)[0], "should return \\(unit, corr\\)"),
+    (_last_of_ties, "later of two units with equal"),
+    (_centres_in_place, "modified its input acts"),
+    (lambda a, p: (0, 0.0) if np.ptp(p) == 0 else ref_units.find_unit(a, p), "for a constant prop; .*raise ValueError"),
+    (lambda a, p: ref_units.find_unit(a[:len(p)], p[:len(a)]), "one position shorter"),
+    (lambda a, p: (_ for _ in ()).throw(NotImplementedError), "not implemented yet"),
+])
+def test_find_unit_mistakes_are_named(impl, message):
+    with pytest.raises(CheckFailure, match=message):
+        check_find_unit(impl)

@@ -219,9 +219,11 @@ def _reference_functions():
     only = {rnncourse.seq2seq: {"make_decoder_io", "attention_decoder_step"}}  # the rest trains and decodes models
     import rnncourse.bleu_score
     import rnncourse.captioning
+    import rnncourse.hidden_units
 
     chapters = {rnncourse.rnn: "01_rnn", rnncourse.bptt: "02_bptt", rnncourse.clipping: "03_clipping",
                 rnncourse.lstm: "04_lstm", rnncourse.gru: "05_gru", rnncourse.lm: "06_language_model",
+                rnncourse.hidden_units: "06_language_model",
                 rnncourse.sampling: "07_sampling", rnncourse.captioning: "09_captioning",
                 rnncourse.bleu_score: "09_captioning"}
     for module, aid in chapters.items():
@@ -239,6 +241,8 @@ def test_reference_implementations_pass_as_answers(aid, name, source):
     problems = check_source(source, aid, aliases | {"F"}, reference, exercise=name)
     if name == "lm_loss":  # the package may call F.cross_entropy; the exercise is to write what it does
         assert problems and all("cross_entropy' implements this exercise" in p for p in problems), problems
+    elif name == "find_unit":  # the package builds it on unit_correlations, which the chapter's demos import
+        assert problems and all("'unit_correlations' is the course's reference" in p for p in problems), problems
     else:
         assert problems == []
 
@@ -256,7 +260,7 @@ def test_captioning_answers_may_use_the_chapters_tools_but_not_its_references():
 
 def test_an_added_cell_follows_the_rules_of_its_own_chapters_exercises():
     src = "class Model(nn.Module):\n    def __init__(self):\n        super().__init__()\n        self.rnn = nn.GRU(3, 4)\n"
-    ch06 = {"make_lm_pairs", "lm_loss", "perplexity", "bits_per_char", "detach_state", "CharRNNLM"}
+    ch06 = {"make_lm_pairs", "lm_loss", "perplexity", "bits_per_char", "detach_state", "CharRNNLM", "find_unit"}
     ch09 = {"init_state_from_features", "conditioned_gru_step", "spatial_attention", "modified_precision", "bleu"}
     assert check_source(src, "06_language_model", ALIASES, REFS, chapter_exercises=ch06) == []
     assert any("'nn.GRU' implements" in p for p in check_source(src, "09_captioning", ALIASES, REFS,

@@ -1,15 +1,24 @@
-"""Hidden checks for chapter 06_language_model."""
+"""Hidden checks for chapter 06_language_model: LM pairs, loss, perplexity, detaching, the model, unit search.
+
+``check_find_unit`` plants a unit that tracks the property among units built to
+win under the usual wrong searches (a constant unit for NaN, a huge-variance
+unit for covariance and dot product, a unit far from 0 for the cosine, a
+positively correlated one for the signed maximum) and names the mistake whose
+answer the student's unit matches.
+"""
 from __future__ import annotations
 
 import math
 from typing import Callable
 
+import numpy as _np
 import torch
 from torch import nn
 
 from autograder.checks import (CheckFailure, call, class_names, expect_close, expect_shape, expect_unchanged,
                                snapshot, submodule_classes)
 from autograder.checks._torchcase import generator, randn
+from rnncourse import hidden_units as _units
 from rnncourse import lm as _ref
 
 _pairs = _ref.make_lm_pairs
@@ -18,6 +27,11 @@ _ppl = _ref.perplexity
 _bpc = _ref.bits_per_char
 _randint = torch.randint
 _log_softmax = torch.log_softmax
+_unit_correlations = _units.unit_correlations
+_default_rng = _np.random.default_rng
+_asarray = _np.asarray
+_arange = _np.arange
+_isnan = math.isnan
 
 
 def check_make_lm_pairs(make_lm_pairs: Callable) -> None:
@@ -203,3 +217,157 @@ def _parameters_used(model, x: torch.Tensor, logits: torch.Tensor, case: str) ->
         used += bool((moved - logits).abs().max() > 1e-6)
     call(model.load_state_dict, "CharRNNLM.load_state_dict", case, original)
     return used
+
+
+# ----------------------------------------------------------------------------- find_unit (numpy)
+
+def _planted_units(seed: int, T: int, H: int, dtype=_np.float64, indicator: bool = False, sign: float = -1.0):
+    """Activations (T, H) with one planted unit that tracks ``prop`` (T,), and traps for the usual mistakes.
+
+    Returns ``(acts, prop)``. Unit 0 is constant zero (0 / 0 for a naive correlation and a cosine); the
+    planted unit correlates with ``prop`` with the sign ``sign`` and has a small scale; one unit correlates
+    weakly but has a huge scale (covariance and dot product prefer it); one is an unrelated unit on a large
+    offset (the cosine prefers it when ``prop`` is positive, and here it is); one correlates moderately with
+    the opposite sign (for ``sign = -1`` the signed maximum prefers it).
+    """
+    rng = _default_rng(seed)
+    if indicator:
+        prop = (rng.random(T) < 0.3).astype(_np.int64)                       # (T,) 0/1 flags
+        spread = 1.0
+    else:
+        prop = ((_arange(T) * 7) % 23 + 3).astype(_np.float64)              # (T,) positive counter
+        spread = 6.0
+    z = (prop - prop.mean()) / spread                                         # (T,) about unit scale
+    acts = rng.standard_normal((T, H)) * 0.5                                  # (T, H) unrelated units
+    planted, big, offset, opposite = [int(u) for u in rng.permutation(_arange(1, H))[:4]]
+    acts[:, 0] = 0.0
+    acts[:, planted] = sign * 0.05 * z + 0.01 * rng.standard_normal(T)     # |r| ≈ 0.98, tiny variance
+    acts[:, big] = 200.0 * (sign * 0.3 * z + rng.standard_normal(T))       # |r| ≈ 0.3, huge variance
+    acts[:, offset] = 9.0 + 0.01 * rng.standard_normal(T)                   # unrelated, far from 0
+    acts[:, opposite] = -sign * 0.6 * z + 0.8 * rng.standard_normal(T)     # |r| ≈ 0.6, the other sign
+    return acts.astype(dtype), prop
+
+
+def _unit_scores(acts: _np.ndarray, prop: _np.ndarray) -> dict[str, _np.ndarray]:
+    """Per-unit scores of the correct search and of the usual wrong ones, in float64, NaN where 0 / 0."""
+    a, p = _asarray(acts, dtype=_np.float64), _asarray(prop, dtype=_np.float64)
+    a_c, p_c = a - a.mean(axis=0), p - p.mean()
+    with _np.errstate(all="ignore"):
+        return {
+            "naive": (p_c @ a_c) / _np.sqrt((a_c ** 2).sum(axis=0) * (p_c @ p_c)),   # 0 / 0 = NaN kept
+            "covariance": (p_c @ a_c) / len(p),
+            "dot": p @ a,
+            "cosine": (p @ a) / (_np.sqrt((a ** 2).sum(axis=0)) * _np.sqrt(p @ p)),
+        }
+
+
+def _wrong_units(acts: _np.ndarray, prop: _np.ndarray, r: _np.ndarray) -> dict[int, str]:
+    """The unit each named mistake returns (only those that differ from the right one), mapped to its message."""
+    s = _unit_scores(acts, prop)
+    best = int(_np.argmax(_np.abs(r)))
+    wrong: dict[int, str] = {}
+
+    def name(unit: int, message: str) -> None:
+        if unit != best and unit not in wrong:
+            wrong[unit] = message
+
+    name(int(_np.argmax(_np.abs(s["naive"]))),
+         "a constant unit's correlation came out as NaN (0 / 0) and np.argmax picked it; a unit whose "
+         "activation never changes has correlation 0")
+    name(int(_np.argmax(r)), "the largest signed correlation was taken; rank the units by |correlation|: a "
+                             "unit that goes down whenever the property goes up tracks it just as well")
+    for score in ("covariance", "dot"):
+        name(int(_np.nanargmax(_np.abs(s[score]))),
+             "the covariance or a dot product was used; both grow with the unit's scale, so a large unit that "
+             "barely follows the property wins: divide by the unit's and the property's standard deviations "
+             "(that is the correlation)")
+    name(int(_np.nanargmax(_np.abs(s["cosine"]))),
+         "the means were not subtracted (that is the cosine similarity, which a unit far from 0 wins); "
+         "centre each unit and the property on their means first")
+    if acts.shape[0] == acts.shape[1]:
+        swapped = _unit_scores(acts.T, prop)["naive"]
+        name(int(_np.nanargmax(_np.abs(swapped))),
+             "the axes are swapped: acts has one ROW per position (T, H), so unit u is the column acts[:, u]")
+    return wrong
+
+
+def check_find_unit(find_unit: Callable) -> None:
+    cases = [("T=48, H=48", 48, 48, _np.float64, False, -1.0, 612),   # square first: swapped axes still run
+             ("T=300, H=20", 300, 20, _np.float64, False, -1.0, 613),
+             ("T=200, H=16, acts float32", 200, 16, _np.float32, False, -1.0, 614),
+             ("T=250, H=12, prop a 0/1 integer flag", 250, 12, _np.float64, True, 1.0, 616)]
+    for case, T, H, dtype, indicator, sign, seed in cases:
+        acts, prop = _planted_units(seed, T, H, dtype, indicator, sign)
+        before = snapshot(acts, prop)
+        got = call(find_unit, "find_unit", case, acts, prop)
+        expect_unchanged("find_unit", before, (acts, prop), ["acts", "prop"])
+        r = _unit_correlations(acts, prop)
+        best = int(_np.argmax(_np.abs(r)))
+        unit, corr = _unit_and_corr(got, case)
+        if unit != best:
+            if _isnan(corr):
+                raise CheckFailure(f"find_unit returned unit {unit} with correlation NaN ({case}). A unit whose "
+                                   "activation never changes has correlation 0 / 0; count it as 0, not NaN, and "
+                                   "never let np.argmax pick a NaN")
+            hint = _wrong_units(acts, prop, r).get(unit, "")
+            raise CheckFailure(f"find_unit returned unit {unit}, but another unit has a larger |correlation| "
+                               f"({case})." + (f" It looks like {hint}." if hint else ""))
+        tol = 1e-5 if dtype == _np.float32 else 1e-9
+        if abs(corr - r[best]) <= tol:
+            continue
+        if _isnan(corr):
+            raise CheckFailure(f"find_unit returned the right unit but correlation NaN ({case})")
+        if abs(corr + r[best]) <= tol:
+            direction = "down" if r[best] < 0 else "up"
+            raise CheckFailure(f"find_unit returned the right unit but its correlation has the wrong sign "
+                               f"({corr:+.4f}) ({case}); return the signed correlation, not its absolute value: "
+                               f"this unit goes {direction} as the property goes up")
+        raise CheckFailure(f"find_unit returned the right unit, but its correlation {corr:+.6f} differs from the "
+                           f"Pearson correlation by {abs(corr - r[best]):.3g} ({case})")
+    _check_find_unit_ties(find_unit)
+    _check_find_unit_errors(find_unit)
+
+
+def _unit_and_corr(got, case: str) -> tuple[int, float]:
+    if not isinstance(got, (tuple, list)) or len(got) != 2:
+        raise CheckFailure(f"find_unit should return (unit, corr), got {type(got).__name__} ({case})")
+    unit, corr = got
+    if isinstance(unit, bool) or not isinstance(unit, (int, _np.integer)):
+        raise CheckFailure(f"the unit should be an int (an index into the columns of acts), got "
+                           f"{type(unit).__name__} ({case}); return int(...)")
+    if isinstance(corr, bool) or not isinstance(corr, (float, int, _np.floating)):
+        raise CheckFailure(f"the correlation should be a float, got {type(corr).__name__} ({case}); return float(...)")
+    return int(unit), float(corr)
+
+
+def _check_find_unit_ties(find_unit: Callable) -> None:
+    # every sum here is exact in binary, so units 1 and 3 tie exactly, whatever the order of summation
+    case = "two units with equal |correlation|"
+    prop = _asarray([0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0])
+    rising = prop * 2.0 + 1.0
+    acts = _np.stack([prop % 2, -rising, prop % 3, rising, 4.0 - prop % 4], axis=1)   # (8, 5)
+    unit, corr = _unit_and_corr(call(find_unit, "find_unit", case, acts, prop), case)
+    if unit == 3:
+        raise CheckFailure(f"find_unit returned the later of two units with equal |correlation| ({case}); on a tie "
+                           "return the lowest index (as np.argmax does)")
+    if unit != 1 or abs(corr + 1.0) > 1e-9:
+        raise CheckFailure(f"find_unit returned ({unit}, {corr:+.4f}) ({case}); expected the lowest index among the "
+                           "units with the largest |correlation|, with its signed correlation")
+
+
+def _check_find_unit_errors(find_unit: Callable) -> None:
+    acts, prop = _planted_units(615, 30, 6)
+    for case, args, what in [
+            ("a constant prop", (acts, _np.full(30, 4.0)),
+             "a property that never changes has no correlation with anything: raise ValueError"),
+            ("prop one position shorter than acts", (acts, prop[:-1]),
+             "acts and prop must have the same number of positions T: raise ValueError naming both shapes")]:
+        try:
+            find_unit(*args)
+        except ValueError:
+            continue
+        except NotImplementedError:
+            raise CheckFailure("find_unit is not implemented yet (it raised NotImplementedError)") from None
+        except Exception as err:  # noqa: BLE001 - any other error is the wrong kind
+            raise CheckFailure(f"find_unit raised {type(err).__name__} for {case}; {what}") from None
+        raise CheckFailure(f"find_unit returned a result for {case}; {what}")
