@@ -137,7 +137,9 @@ def python_paths() -> list[str]:
     """What the kernel needs of Python: the interpreter's installation and the site-packages folders.
 
     The repository is not among them, even where the virtual environment lives
-    inside it: only its site-packages folder is bound.
+    inside it: only its site-packages folder is bound. A folder reached through
+    a symbolic link is listed under both names, since the kernel imports by the
+    name on ``sys.path``.
     """
     repo = os.path.realpath(REPO)
     venv = os.path.realpath(sys.prefix)
@@ -150,6 +152,9 @@ def python_paths() -> list[str]:
             if os.path.basename(real) in ("site-packages", "dist-packages") or \
                     _is_under(real, os.path.realpath(sys.base_prefix)):
                 found.add(real)
+                # reached through a symlink (a .venv that links elsewhere): the kernel's sys.path names the
+                # link, so the folder is bound at that path as well
+                found.add(os.path.normpath(entry))
     found = {p for p in found if p != "/" and not _is_under(p, "/usr")}  # /usr is bound as a system path
     return sorted(p for p in found if not any(q != p and _is_under(p, q) for q in found))
 

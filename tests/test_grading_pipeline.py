@@ -187,8 +187,11 @@ def test_release_check_detects_a_stale_chapter(tmp_path):
     assert fresh.read_text() == committed.read_text(), "release is deterministic"
 
 
-def test_grading_from_a_clone_and_venv_under_a_0700_directory(klass, graded):
-    """The repository and its venv inside a folder only its owner may enter (a home directory, mktemp -d)."""
+@pytest.mark.parametrize("venv_link", [False, True], ids=["venv-in-clone", "venv-through-a-symlink"])
+def test_grading_from_a_clone_and_venv_under_a_0700_directory(klass, graded, venv_link):
+    """The repository and its venv inside a folder only its owner may enter (a home directory, mktemp -d);
+    also with the clone's ``.venv`` a symbolic link to the venv these tests run in, so that the kernel's
+    ``sys.path`` names every package through the link."""
     import sysconfig
     import tempfile
 
@@ -196,9 +199,12 @@ def test_grading_from_a_clone_and_venv_under_a_0700_directory(klass, graded):
         assert os.stat(private).st_mode & 0o777 == 0o700
         clone = Path(private) / "course"
         subprocess.run(["git", "clone", "-q", str(REPO), str(clone)], check=True)
-        subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(clone / ".venv")], check=True)
-        site = Path(sysconfig.get_paths(vars={"base": str(clone / ".venv")})["purelib"])
-        (site / "course-packages.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")  # this venv's packages
+        if venv_link:
+            (clone / ".venv").symlink_to(sys.prefix, target_is_directory=True)
+        else:
+            subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(clone / ".venv")], check=True)
+            site = Path(sysconfig.get_paths(vars={"base": str(clone / ".venv")})["purelib"])
+            (site / "course-packages.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")  # this venv's packages
         out = Path(private) / "out"
         proc = subprocess.run([str(clone / ".venv" / "bin" / "python"), "-m", "autograder", "grade", str(klass),
                                "--out", str(out)], capture_output=True, text=True, timeout=600, cwd=clone)
