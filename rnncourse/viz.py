@@ -1,6 +1,6 @@
 """Plots and diagrams for the chapters: training curves, gradient norms, measured times, next-token
-distributions, hidden units, and the drawings of the LSTM and GRU cells, stacked and bidirectional networks and a
-beam search tree.
+distributions, hidden units, and the drawings of the LSTM and GRU cells, stacked and bidirectional
+networks and a beam search tree.
 
 Every plotting function draws with matplotlib and returns its ``Figure``; the
 ones that take ``ax`` draw into that ``Axes`` instead of a new figure. None of
@@ -215,6 +215,84 @@ def plot_timings(times_ms: Mapping[str, float], xlabel: str = "ms", title: str =
     ax.set_xlabel(xlabel)
     if title:
         ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_curves(curves: Mapping[str, ArrayLike], x: ArrayLike | None = None, *, xlabel: str = "step",
+                ylabel: str = "", title: str = "", logx: bool = False, logy: bool = False,
+                hlines: Mapping[str, float] | None = None, vlines: Sequence[float] = (),
+                ax: Axes | None = None) -> Figure:
+    """Several named curves over one x axis: the chapters' experiments that compare settings.
+
+    Args:
+        curves: label → array ``(N,)`` of y values, one line each; lengths may differ when ``x``
+            is ``None``.
+        x: the shared x values ``(N,)``; ``None`` plots curve ``j`` at ``1 … N_j``.
+        xlabel, ylabel, title: axis labels and the axes title.
+        logx, logy: logarithmic axes; on a log axis, values ``<= 0`` are left out (a zero has no
+            place there, so a curve that drops to exactly 0 stops).
+        hlines: label → y value of a dotted horizontal reference line (a baseline).
+        vlines: x positions of dotted vertical lines (boundaries).
+        ax: axes to draw into; a new figure when ``None``.
+
+    Returns:
+        The figure.
+    """
+    if not curves:
+        raise ValueError("curves must contain at least one label, got an empty mapping")
+    fig, ax = _figure_and_axes(ax, (7, 3.4))
+    xs = None if x is None else _to_numpy("x", x)
+    for label, values in curves.items():
+        ys = _to_numpy(f"curves[{label!r}]", values)
+        if xs is not None and xs.shape != ys.shape:
+            raise ValueError(f"curves[{label!r}] has {ys.size} values but x has {xs.size}")
+        if logy:
+            ys = np.where(ys > 0, ys, np.nan)
+        ax.plot(np.arange(1, ys.size + 1) if xs is None else xs, ys, "o-", ms=3, label=str(label))
+    for (label, y), style in zip((hlines or {}).items(), (":", "--", "-.")):
+        ax.axhline(y, color="gray", ls=style, label=str(label))
+    for v in vlines:
+        ax.axvline(v, color="gray", ls=":", lw=0.8)
+    ax.set_xscale("log" if logx else "linear")
+    ax.set_yscale("log" if logy else "linear")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def plot_probability_table(probs: ArrayLike, row_labels: Sequence[str], col_labels: Sequence[str],
+                           xlabel: str = "", ylabel: str = "", title: str = "",
+                           ax: Axes | None = None) -> Figure:
+    """A table of probabilities as a heat map with each value written in its cell.
+
+    Args:
+        probs: ``(R, C)`` values in ``[0, 1]``; row ``r`` is drawn as row ``r`` of the picture.
+        row_labels: ``R`` labels of the rows (y axis); col_labels: ``C`` labels of the columns.
+        xlabel, ylabel, title: axis labels and the axes title.
+        ax: axes to draw into; a new figure when ``None``.
+
+    Returns:
+        The figure.
+    """
+    table = _to_numpy("probs", probs, ndim=2)
+    if table.shape != (len(row_labels), len(col_labels)):
+        raise ValueError(f"probs has shape {table.shape}, but there are {len(row_labels)} row labels "
+                         f"and {len(col_labels)} column labels")
+    fig, ax = _figure_and_axes(ax, (6, 3.4))
+    ax.imshow(table, cmap="Blues", vmin=0, vmax=1)
+    for r in range(table.shape[0]):
+        for c in range(table.shape[1]):
+            ax.text(c, r, f"{table[r, c]:.2f}", ha="center", va="center",
+                    color="black" if table[r, c] < 0.6 else "white")
+    ax.set_xticks(range(table.shape[1]), list(col_labels))
+    ax.set_yticks(range(table.shape[0]), list(row_labels))
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
     fig.tight_layout()
     return fig
 

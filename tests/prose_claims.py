@@ -26,6 +26,20 @@ def about(value: float, lo: float, hi: float, what: str) -> None:
 def ch01(v: dict, prose: str) -> None:
     assert v["concat_error"] < 1e-12, "the concatenated form must compute the same states"
     says(prose, "It is the same function")
+    # changing x_1: small recurrent weights forget it quickly, larger ones carry it much longer
+    spread = v["spread"]
+    assert spread["0.5"][19] < 1e-7 * spread["0.5"][0], "with W_hh × 0.5 the change should be gone by step 20"
+    assert spread["1.5"][-1] > 1e-2, "with W_hh × 1.5 the change should still be visible at step 40"
+    says(prose, "with small recurrent weights the state forgets\nquickly, with larger ones the difference lasts much longer")
+    # "hello": the RNN's loss goes to 0, the model without recurrence stops at the bigram bound (1/2) log 2
+    rnn_loss, bigram_loss = v["hello_losses"]
+    about(rnn_loss, 0.0, 1e-3, "the RNN's final loss on 'hello'")
+    about(bigram_loss, 0.5 * math.log(2), 0.5 * math.log(2) + 0.01, "the final loss without recurrence")
+    says(prose, "The RNN can bring the loss to 0", "\\approx 0.347")
+    # after "hel" it predicts "l", after "hell" it predicts "o", and greedy generation from "h" spells "hello"
+    assert v["hello_argmax"] == ["e", "l", "l", "o"], v["hello_argmax"]
+    assert v["hello_generated"] == "hello", v["hello_generated"]
+    says(prose, "the model predicts \"l\"\nafter the first and \"o\" after the second")
 
 
 def ch02(v: dict, prose: str) -> None:
@@ -40,6 +54,25 @@ def ch02(v: dict, prose: str) -> None:
         assert best > acc + 0.1, f"with k = {k} the accuracy should first rise, then collapse"
         w_max, w_final = v["w_norm"][k]
         assert w_final < 0.8 * w_max, f"with k = {k} ||W_ih|| should shrink"
+    # 2.3 taken apart by step: with W_hh × 0.5 the term at lag 30 is nothing, with × 2 it decays far more slowly
+    c = v["contribution"]
+    assert c["0.5"][1] / c["0.5"][0] < 1e-15, c
+    assert c["2.0"][1] / c["2.0"][0] > 1e-5, c
+    says(prose, "with small recurrent weights, steps far in the past contribute\nalmost nothing")
+    # 2.8: truncation in numpy is h.detach() in torch; no gradient reaches inputs before the last chunk
+    assert v["detach_gap"] < 1e-12
+    reach, T = v["reach"], len(v["reach"]["full BPTT"])
+    for k in (16, 6):
+        norms = reach[f"truncated, k = {k}"]
+        assert all(n == 0 for n in norms[:T - k]) and all(n > 0 for n in norms[T - k:]), (k, norms)
+        assert norms[T - k:] == reach["full BPTT"][T - k:], "inside the last chunk the gradient is the full one"
+    says(prose, "the gradient reaching each input $x_t$ is zero before\nthe last chunk")
+    # the relative error of the truncated gradient falls with k, and is larger for larger recurrent weights
+    err = v["truncation_error"]
+    for scale, e in err.items():
+        assert all(b < a for a, b in zip(e, e[1:])), (scale, e)
+    assert all(err["0.5"][j] < err["1.0"][j] < err["1.5"][j] for j in range(len(err["0.5"]) - 1)), err
+    says(prose, "The error\nfalls with $k$, fast when the recurrent weights are small")
     says(prose, "With $k \\ge 4$ the task is solved", "Then accuracy collapses to chance",
          "panel shows $\\lVert W_{ih} \\rVert$ shrinking")
 
@@ -85,6 +118,11 @@ def ch03(v: dict, prose: str) -> None:
     assert all(x == 1.0 for x in v["lag_norms"]["ReLU, W = I (IRNN)"])
     assert v["lag_norms"]["tanh, orthogonal W"][59] < 0.1
     says(prose, "stays at exactly 1")
+    # singular values: spread on both sides of 1 for the Gaussian matrix, all 1 for the orthogonal one
+    gauss = v["singular_values"]["Gaussian, spectral radius 1"]
+    assert min(gauss) < 0.5 and max(gauss) > 1.5, gauss
+    assert all(abs(s - 1) < 1e-12 for s in v["singular_values"]["orthogonal"])
+    says(prose, "singular values spread on both sides of 1", "an orthogonal one has all of them\nat 1")
 
 
 # ----------------------------------------------------------------------------- 04_lstm
@@ -177,11 +215,17 @@ def ch07(v: dict, prose: str) -> None:
 
 
 PROBES: dict[str, dict[str, str]] = {
-    "01_rnn": {"concat_error": "concat_error"},
+    "01_rnn": {"concat_error": "concat_error", "spread": "{str(s): d for s, d in spread.items()}",
+               "hello_losses": "[losses[-1], bigram_losses[-1]]",
+               "hello_argmax": "[vocab[int(j)] for j in probs.argmax(axis=1)]", "hello_generated": "generated"},
     "02_bptt": {
         "delay": "{str(k): [float(a[-200:].mean()), float(np.convolve(a, np.ones(100) / 100, mode='valid').max())]"
                  " for k, (a, w) in delay_runs.items()}",
         "w_norm": "{str(k): [float(w.max()), float(w[-1])] for k, (a, w) in delay_runs.items()}",
+        "contribution": "{str(s): [float(c[0]), float(c[-1])] for s, c in contribution.items()}",
+        "reach": "reach",
+        "detach_gap": "detach_gap",
+        "truncation_error": "{str(s): e for s, e in truncation_error.items()}",
     },
     "03_clipping": {
         "sweep": "{str(r): n for r, n in sweep.items()}",
@@ -193,6 +237,7 @@ PROBES: dict[str, dict[str, str]] = {
         "max_norm": "{k: float(np.nanmax(n)) for k, (l, n) in runs.items()}",
         "nan_seen": "{k: bool(np.isnan(l).any()) for k, (l, n) in runs.items()}",
         "lag_norms": "lag_norms",
+        "singular_values": "singular_values",
     },
     "05_gru": {
         "gru_jacobian_error": "gru_jacobian_error",

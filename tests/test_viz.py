@@ -126,3 +126,29 @@ def test_timings_draw_one_labelled_bar_per_entry_first_on_top():
         viz.plot_timings({"a": float("nan")})
     with pytest.raises(ValueError, match="one colour per label"):
         viz.plot_timings(times, colors=["g"])
+    matplotlib.pyplot.close(fig)
+
+
+def test_curves_draw_one_line_per_label_and_leave_non_positive_values_off_a_log_axis():
+    fig = viz.plot_curves({"a": [1.0, 0.1, 0.0], "b": [2.0, 1.0, 0.5]}, logy=True, hlines={"floor": 0.3},
+                          vlines=[1.5])
+    ax = fig.axes[0]
+    lines = [line for line in ax.get_lines() if line.get_label() in ("a", "b")]
+    assert [line.get_label() for line in lines] == ["a", "b"]
+    assert np.isnan(lines[0].get_ydata()[2])  # 0 is not drawn on a log scale
+    assert ax.get_yscale() == "log" and "floor" in [t.get_text() for t in ax.get_legend().get_texts()]
+
+
+def test_curves_name_a_curve_whose_length_differs_from_x():
+    with pytest.raises(ValueError, match=r"curves\['b'\] has 2 values but x has 3"):
+        viz.plot_curves({"a": [1, 2, 3], "b": [1, 2]}, x=[1, 2, 3])
+    with pytest.raises(ValueError, match="at least one label"):
+        viz.plot_curves({})
+
+
+def test_probability_table_writes_every_value_in_its_cell():
+    probs = np.array([[0.1, 0.9], [0.75, 0.25]])
+    fig = viz.plot_probability_table(probs, ["x", "y"], ["p", "q"])
+    assert sorted(t.get_text() for t in fig.axes[0].texts) == ["0.10", "0.25", "0.75", "0.90"]
+    with pytest.raises(ValueError, match=r"shape \(2, 2\), but there are 3 row labels"):
+        viz.plot_probability_table(probs, ["x", "y", "z"], ["p", "q"])
