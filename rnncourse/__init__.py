@@ -38,7 +38,8 @@ _EXPORTS: dict[str, str] = {
     "lstm_step": "lstm", "lstm_forward": "lstm", "peephole_lstm_step": "lstm",
     "init_forget_bias": "lstm",
     # 05_gru (torch)
-    "gru_step": "gru", "gru_forward": "gru", "rnn_param_counts": "gru",
+    "gru_step": "gru", "gru_forward": "gru", "rnn_param_counts": "gru", "gru_from_rnn": "gru",
+    "cho_gru_step": "gru",
     # from-scratch layers
     "RNN": "layers", "LSTM": "layers", "GRU": "layers",
     # 06_language_model (torch)

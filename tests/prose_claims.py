@@ -156,9 +156,18 @@ def ch05(v: dict, prose: str) -> None:
     assert v["gru_jacobian_error"] < 1e-12, "the three-term GRU Jacobian must match autograd"
     assert v["two_term_error"] > 1e-3, "the lecture's two-term form drops the gate's derivative"
     says(prose, "Autograd confirms the three-term formula")
-    # a vanilla RNN from a GRU: r = 1, z = 0 is exactly the tanh RNN (to within 1e-13)
-    assert v["gru_vanilla_gap"] < 1e-12
-    says(prose, "*exactly* the\ntanh RNN")
+    # a vanilla RNN from a GRU (Exercise 5.2): r = 1, z = 0 is exactly the tanh RNN; σ(±30) is within 1e-13
+    # of 1 and 0, and the GRU built by gru_from_rnn follows torch.nn.RNN to about that
+    assert v["gru_vanilla_gap"] < 1e-12, v["gru_vanilla_gap"]
+    about(v["gate_gap"], 9.35e-14, 9.45e-14, "1 - σ(30)")
+    about(v["largest_input_term"], 10.0, 99.0, "the largest |W_ih x_t| of the demo (tens)")
+    says(prose, "the GRU is *exactly* the tanh RNN", "reach these gate values to within $10^{-13}$",
+         "follows `torch.nn.RNN` step for step even where the input alone contributes tens",
+         "$\\sigma(30) = 1 - 9.4 \\cdot 10^{-14}$")
+    # 5.3: a GRU has three quarters of an LSTM's parameters
+    counts = v["param_counts"]
+    assert 4 * counts["gru"] == 3 * counts["lstm"], counts
+    says(prose, "A GRU has three quarters of an LSTM's parameters")
 
 
 # ----------------------------------------------------------------------------- 06_language_model
@@ -250,6 +259,9 @@ PROBES: dict[str, dict[str, str]] = {
         "gru_jacobian_error": "gru_jacobian_error",
         "two_term_error": "two_term_error",
         "gru_vanilla_gap": "gru_vanilla_gap",
+        "gate_gap": "gate_gap",
+        "largest_input_term": "largest_input_term",
+        "param_counts": "param_counts",
     },
     "06_language_model": {
         "unigram_nll": "unigram_nll",

@@ -111,6 +111,24 @@ def test_accuracy_by_length_draws_one_line_per_model_in_length_order():
         viz.plot_accuracy_by_length({"a": {2: 2.0}})
 
 
+def test_timings_draw_one_labelled_bar_per_entry_first_on_top():
+    times = {"torch GRU": 12.5, "scratch GRU": 30.0, "torch LSTM": 0.0}
+    fig = viz.plot_timings(times, xlabel="ms per step", colors=["g", "y", "b"])
+    ax = fig.axes[0]
+    bars = sorted(ax.patches, key=lambda b: -b.get_y())  # top to bottom
+    assert [b.get_width() for b in bars] == [12.5, 30.0, 0.0]
+    by_height = dict(zip(ax.get_yticks(), (t.get_text() for t in ax.get_yticklabels())))
+    assert [by_height[k] for k in sorted(by_height, reverse=True)] == list(times)
+    assert ax.get_xlabel() == "ms per step" and [t.get_text() for t in ax.texts] == ["12.5", "30.0", "0.0"]
+    with pytest.raises(ValueError, match="at least one label"):
+        viz.plot_timings({})
+    with pytest.raises(ValueError, match="finite times >= 0"):
+        viz.plot_timings({"a": float("nan")})
+    with pytest.raises(ValueError, match="one colour per label"):
+        viz.plot_timings(times, colors=["g"])
+    matplotlib.pyplot.close(fig)
+
+
 def test_curves_draw_one_line_per_label_and_leave_non_positive_values_off_a_log_axis():
     fig = viz.plot_curves({"a": [1.0, 0.1, 0.0], "b": [2.0, 1.0, 0.5]}, logy=True, hlines={"floor": 0.3},
                           vlines=[1.5])

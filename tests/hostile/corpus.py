@@ -17,6 +17,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from autograder.notebooks import load_assignment
 from tests.grading_utils import REPO, add_cell_after, cell_by_id, load, put, with_answer
 
 AID = "01_rnn"
@@ -176,7 +177,7 @@ def build(root: Path) -> dict[str, Expect]:
     for student, (aid, gid, source, points) in torch_attacks.items():
         base = lstm if aid == "04_lstm" else gru
         put(root, student, aid, with_answer(base, gid, source))
-        total = 10.0 if aid == "04_lstm" else 8.0
+        total = load_assignment(aid).max_points
         expect[student] = Expect(aid, zero={f"test_{gid}"}, status={f"test_{gid}": "forbidden"},
                                  max_total=total - points)
 
