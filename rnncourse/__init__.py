@@ -36,7 +36,7 @@ _EXPORTS: dict[str, str] = {
     "hidden_jacobian": "clipping", "jacobian_norms": "clipping", "orthogonal_init": "clipping",
     # 04_lstm (torch)
     "lstm_step": "lstm", "lstm_forward": "lstm", "peephole_lstm_step": "lstm",
-    "init_forget_bias": "lstm",
+    "init_forget_bias": "lstm", "lstm_from_rnn": "lstm",
     # 05_gru (torch)
     "gru_step": "gru", "gru_forward": "gru", "rnn_param_counts": "gru", "gru_from_rnn": "gru",
     "cho_gru_step": "gru",

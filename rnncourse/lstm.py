@@ -22,7 +22,7 @@ import numbers
 
 import torch
 
-from rnncourse._validate import describe
+from rnncourse._validate import check_positive_float, describe
 from rnncourse._validate_torch import check_tensor
 
 LSTMState = tuple[torch.Tensor, torch.Tensor]
@@ -185,3 +185,55 @@ def init_forget_bias(b_ih: torch.Tensor, b_hh: torch.Tensor, value: float) -> tu
     new_ih[H:2 * H] = value
     new_hh[H:2 * H] = 0.0
     return new_ih, new_hh
+
+
+def lstm_from_rnn(W_ih: torch.Tensor, W_hh: torch.Tensor, b: torch.Tensor,
+                  saturation: float = 30.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """LSTM weights that make the LSTM behave like a given vanilla tanh RNN.
+
+    The RNN is ``h_t = tanh(x_t W_ih^T + h_{t-1} W_hh^T + b)``. The LSTM gets
+    the RNN's weights in its candidate block ``g`` and gates with zero weight
+    rows and saturated biases, so that (with ``c_0 = 0``)
+
+        i_t = σ(+saturation) ≈ 1,   f_t = σ(−saturation) ≈ 0,   o_t = σ(+saturation) ≈ 1
+        c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t ≈ g_t = tanh(x_t W_ih^T + h_{t-1} W_hh^T + b)
+        h_t = o_t ⊙ tanh(c_t) ≈ tanh(tanh(x_t W_ih^T + h_{t-1} W_hh^T + b))
+
+    the tanh RNN with its state squashed twice. The sigmoid reaches 0 and 1
+    only in the limit: each step is off by a few times ``e^{-saturation}``
+    (``σ(-30) ≈ 9e-14`` for the default). ``b`` goes into ``b_ih``; ``b_hh`` is zero
+    (only ``b_ih + b_hh`` matters).
+
+    Args:
+        W_ih: ``(H, D)``; W_hh: ``(H, H)``; b: ``(H,)`` (the RNN of chapter 1, in torch's layout).
+        saturation: a finite number > 0, the size of the gates' biases.
+
+    Returns:
+        ``(W_ih4, W_hh4, b_ih4, b_hh4)`` of shapes ``(4H, D)``, ``(4H, H)``, ``(4H,)``, ``(4H,)`` in
+        torch's gate order i, f, g, o (``torch.nn.LSTMCell``'s ``weight_ih``, ``weight_hh``,
+        ``bias_ih``, ``bias_hh``); new tensors with the inputs' dtype and device.
+
+    Example::
+
+        >>> W_ih, W_hh, b = torch.randn(4, 3), torch.randn(4, 4), torch.randn(4)
+        >>> cell = torch.nn.LSTMCell(3, 4)
+        >>> with torch.no_grad():
+        ...     for p, w in zip(cell.parameters(), lstm_from_rnn(W_ih, W_hh, b)):
+        ...         _ = p.copy_(w)
+        >>> x, h = torch.randn(2, 3), torch.zeros(2, 4)
+        >>> h1, _ = cell(x, (h, torch.zeros(2, 4)))
+        >>> torch.allclose(h1, torch.tanh(torch.tanh(x @ W_ih.T + h @ W_hh.T + b)))
+        True
+    """
+    check_positive_float("saturation", saturation)
+    check_tensor("W_ih", W_ih, (None, None))
+    H = W_ih.shape[0]
+    check_tensor("W_hh", W_hh, (H, H))
+    check_tensor("b", b, (H,))
+    zeros_x, zeros_h = W_ih.new_zeros(H, W_ih.shape[1]), W_hh.new_zeros(H, H)
+    W_ih4 = torch.cat([zeros_x, zeros_x, W_ih, zeros_x])  # (4H, D): the gates' rows are zero
+    W_hh4 = torch.cat([zeros_h, zeros_h, W_hh, zeros_h])  # (4H, H)
+    ones = b.new_ones(H)
+    b_ih4 = torch.cat([saturation * ones, -saturation * ones, b, saturation * ones])  # i open, f shut, g, o open
+    b_hh4 = b.new_zeros(4 * H)  # b counted once, in b_ih
+    return W_ih4, W_hh4, b_ih4, b_hh4

@@ -1,6 +1,6 @@
-"""Plots and diagrams for the chapters: training curves, gradient norms, measured times, next-token
-distributions, hidden units, and the drawings of the LSTM and GRU cells, stacked and bidirectional
-networks and a beam search tree.
+"""Plots and diagrams for the chapters: training curves, gradient norms (against the lag and against
+depth), measured times, next-token distributions, hidden units, the memory of one LSTM unit over time,
+and the drawings of the LSTM and GRU cells, stacked and bidirectional networks and a beam search tree.
 
 Every plotting function draws with matplotlib and returns its ``Figure``; the
 ones that take ``ax`` draw into that ``Axes`` instead of a new figure. None of
@@ -150,6 +150,66 @@ def plot_grad_norm(history: Mapping[str, Sequence[float]], clip: float | None = 
     return fig
 
 
+def plot_training_runs(runs: Mapping[str, Sequence[tuple[ArrayLike, ArrayLike]]], n_classes: int | None = None,
+                       colors: Mapping[str, str] | None = None, smooth: int = 20,
+                       title: str = "accuracy") -> Figure:
+    """Loss and accuracy of several classifiers against the training step, one colour per model.
+
+    Left panel: the per-step loss; right panel: the per-step accuracy; both
+    as trailing moving averages over ``smooth`` steps. Each model may have
+    several runs (seeds), drawn in its colour and labelled once.
+
+    Args:
+        runs: label → list of ``(losses, accuracies)`` pairs, one per run, each two
+            equal-length arrays ``(steps,)``.
+        n_classes: when given, chance level is marked: loss ``ln(n_classes)``,
+            accuracy ``1 / n_classes`` (dashed).
+        colors: label → matplotlib colour; matplotlib's cycle when missing.
+        smooth: window of the moving averages (``1``: none).
+        title: the title of the accuracy panel.
+
+    Returns:
+        The figure.
+    """
+    if not runs:
+        raise ValueError("runs must contain at least one model, got an empty mapping")
+    if n_classes is not None and (isinstance(n_classes, bool) or not isinstance(n_classes, int) or n_classes < 2):
+        raise ValueError(f"n_classes must be an int >= 2, got {n_classes!r}")
+    curves = {}  # label -> [(loss, accuracy) as arrays]: everything is checked before a figure is opened
+    for label, pairs in runs.items():
+        if not pairs:
+            raise ValueError(f"runs[{label!r}] is empty; expected a list of (losses, accuracies) pairs")
+        curves[label] = []
+        for k, (losses, accs) in enumerate(pairs):
+            loss = _to_numpy(f"runs[{label!r}][{k}] losses", losses)
+            acc = _to_numpy(f"runs[{label!r}][{k}] accuracies", accs)
+            if loss.shape != acc.shape:
+                raise ValueError(f"runs[{label!r}][{k}]: losses and accuracies must have the same length, "
+                                 f"got {loss.size} and {acc.size}")
+            curves[label].append((loss, acc))
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 3.8))
+    cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, (label, pairs) in enumerate(curves.items()):
+        color = (colors or {}).get(label, cycle[i % len(cycle)])
+        for k, (loss, acc) in enumerate(pairs):
+            ax_loss.plot(_smooth(loss, smooth), color=color, alpha=0.85, label=label if k == 0 else None)
+            ax_acc.plot(_smooth(acc, smooth), color=color, alpha=0.85, label=label if k == 0 else None)
+    if n_classes is not None:
+        ax_loss.axhline(math.log(n_classes), ls="--", c="gray", lw=1)
+        ax_acc.axhline(1 / n_classes, ls="--", c="gray", lw=1, label="chance")
+    average = f" (moving average of {smooth})" if smooth > 1 else ""
+    ax_loss.set_xlabel("training step")
+    ax_loss.set_ylabel("cross-entropy" + average)
+    ax_loss.set_title("loss")
+    ax_acc.set_xlabel("training step")
+    ax_acc.set_ylabel("accuracy" + average)
+    ax_acc.set_ylim(0, 1.05)
+    ax_acc.set_title(title)
+    ax_acc.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
 def plot_gradient_vs_lag(norms_by_label: Mapping[str, ArrayLike], ax: Axes | None = None,
                          title: str = "how far back does the gradient reach?") -> Figure:
     """``||∂h_T/∂h_{T-k}||_2`` against the time lag ``k`` on a log scale, one line per label.
@@ -178,6 +238,40 @@ def plot_gradient_vs_lag(norms_by_label: Mapping[str, ArrayLike], ax: Axes | Non
     ax.set_ylabel(r"$\|\partial h_T / \partial h_{T-k}\|_2$")
     ax.set_title(title)
     ax.grid(True, which="major", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def plot_gradient_vs_depth(depths: ArrayLike, norms_by_label: Mapping[str, ArrayLike],
+                           colors: Mapping[str, str] | None = None, ax: Axes | None = None,
+                           title: str = "the gradient at the input against depth") -> Figure:
+    """``||∂L/∂x_0||`` against the number of layers on a log scale, one line per kind of network.
+
+    Args:
+        depths: ``(K,)`` the depths at which the norms were measured.
+        norms_by_label: label → ``(K,)`` gradient norms, ``norms[k]`` at ``depths[k]``.
+        colors: label → matplotlib colour; matplotlib's cycle when missing.
+        ax: axes to draw into; a new figure when ``None``.
+        title: the axes title.
+
+    Returns:
+        The figure.
+    """
+    x = _to_numpy("depths", depths)
+    if not norms_by_label:
+        raise ValueError("norms_by_label must contain at least one label, got an empty mapping")
+    arrays = {label: _to_numpy(f"norms_by_label[{label!r}]", norms) for label, norms in norms_by_label.items()}
+    for label, arr in arrays.items():
+        if arr.shape != x.shape:
+            raise ValueError(f"norms_by_label[{label!r}] has {arr.size} values for {x.size} depths")
+    fig, ax = _figure_and_axes(ax, (7, 3.5))
+    for label, arr in arrays.items():
+        kwargs = {"color": colors[label]} if colors and label in colors else {}
+        ax.semilogy(x, np.where(arr > 0, arr, np.nan), "o-", label=str(label), **kwargs)
+    ax.set_xlabel("depth (layers)")
+    ax.set_ylabel(r"$\|\partial L / \partial x_0\|$")
+    ax.set_title(title)
     ax.legend()
     fig.tight_layout()
     return fig
@@ -536,6 +630,48 @@ def draw_lstm_cell(ax: Axes | None = None) -> Figure:
     _edge(ax, (7.0, 1.3), (8.8, 0.0))
     ax.text(3.4, 4.3, r"$c_t = f_t \odot c_{t-1} + i_t \odot g_t$: the additive path", ha="center", fontsize=9)
     ax.text(8.0, -0.7, r"$h_t = o_t \odot \tanh(c_t)$", ha="center", fontsize=9)
+    return fig
+
+
+def plot_memory_trace(offered: ArrayLike, cell: ArrayLike, hidden: ArrayLike, writes: Sequence[int] = (),
+                      reads: Sequence[int] = (), ax: Axes | None = None,
+                      title: str = "the memory of one LSTM unit") -> Figure:
+    """One LSTM unit over time: what it was offered, its cell state ``c_t`` and its output ``h_t``.
+
+    Args:
+        offered: ``(T,)`` the candidate offered at each step (dots), e.g. ``tanh(v_t)``.
+        cell: ``(T,)`` the cell state ``c_t``.
+        hidden: ``(T,)`` the output ``h_t``.
+        writes, reads: steps at which the unit was told to write (green dotted lines) and to read
+            (orange dotted lines); each in ``[0, T)``.
+        ax: axes to draw into; a new figure when ``None``.
+        title: the axes title.
+
+    Returns:
+        The figure.
+    """
+    v = _to_numpy("offered", offered)
+    c = _to_numpy("cell", cell)
+    h = _to_numpy("hidden", hidden)
+    if not v.shape == c.shape == h.shape:
+        raise ValueError(f"offered, cell and hidden must have the same length, got {v.size}, {c.size} and {h.size}")
+    for name, steps in (("writes", writes), ("reads", reads)):
+        bad = [t for t in steps if isinstance(t, bool) or not isinstance(t, (int, np.integer)) or not 0 <= t < v.size]
+        if bad:
+            raise ValueError(f"{name} must hold steps in [0, {v.size}), got {bad}")
+    fig, ax = _figure_and_axes(ax, (8, 3.5))
+    ax.plot(v, ".", color="lightgray", label="offered at each step")
+    ax.plot(c, color="tab:blue", label="cell state $c_t$")
+    ax.plot(h, color="tab:red", label="output $h_t$")
+    for t in writes:
+        ax.axvline(t, color="tab:green", ls=":", lw=1)
+    for t in reads:
+        ax.axvline(t, color="tab:orange", ls=":", lw=1)
+    ax.set_xlabel("step t (green: write, orange: read)")
+    ax.set_ylabel("value")
+    ax.set_title(title)
+    ax.legend(fontsize=8, loc="lower left")
+    fig.tight_layout()
     return fig
 
 

@@ -145,9 +145,31 @@ def ch04(v: dict, prose: str) -> None:
     # the packed-sequence demo: packing gives the unpadded state, padding does not
     assert v["packed"] == [True, False]
     says(prose, "not after the padding")
-    # a vanilla RNN from an LSTM: f = 0, i = o = 1 gives tanh(tanh(...)) to within 1e-13
-    assert v["vanilla_gap"] < 1e-12
-    says(prose, "get within\n$10^{-13}$")
+    # 4.2, a vanilla RNN from an LSTM: f = 0, i = o = 1 gives tanh(tanh(...)) up to about 1e-13, and the
+    # second tanh makes it visibly different from the tanh RNN itself
+    about(math.log10(v["vanilla_gap"]), -13.5, -12.5, "log10 of the gap between the LSTM and tanh(tanh(·))")
+    about(v["plain_gap"], 0.05, 1.0, "the gap between the LSTM and the tanh RNN")
+    assert 1 / (1 + math.exp(30)) < 1e-13
+    says(prose, "leave a gap of about $10^{-13}$", "a visible difference from the tanh RNN itself",
+         "$\\sigma(\\pm 30)$ is within $10^{-13}$ of 1 or 0")
+    # 4.2, the hand-wired cell: the weights the prose writes as formulas, and what the cell did with them
+    hw = v["hand_wired"]
+    assert hw["weights"] == [[0, 16, 0], [0, -16, 0], [1, 0, 0], [0, 0, 16]] and hw["bias"] == [-8, 8, 0, -8], hw
+    assert hw["recurrent"] == 0.0
+    says(prose, "$i_t = \\sigma(16\\,\\text{write}_t - 8)$", "$f_t = \\sigma(8 - 16\\,\\text{write}_t)$",
+         "$g_t = \\tanh(v_t)$", "$o_t = \\sigma(16\\,\\text{read}_t - 8)$", "All recurrent weights are zero")
+    for f in hw["f_quiet"]:
+        about(f, 0.99965, 0.99975, "the forget gate between writes, σ(8)")
+    about(hw["i_quiet"], 0.00025, 0.00035, "the input gate between writes, σ(-8)")
+    assert hw["noisy_between"] == 29, hw["noisy_between"]
+    about(abs(hw["noise_trace"]), 0.0, 0.01, "what the noisy values left in the memory")
+    for gap in hw["held"]:
+        about(abs(gap), 0.0, 0.02, "the memory just before the next write minus the value stored")
+    about(hw["silent"], 0.0, 1e-3, "the largest |h_t| away from the reads")
+    for o in hw["o_reads"]:
+        about(o, 0.9996, 0.9998, "h_t / tanh(c_t) = o_t at a read")
+    says(prose, "$\\sigma(8) \\approx 0.9997$", "the 29 noisy values", "left almost no trace",
+         "$\\sigma(-8) \\approx 0.0003$", "the output is $\\tanh$ of the memory", "reveal it only when asked")
 
 
 # ----------------------------------------------------------------------------- 05_gru
@@ -294,6 +316,15 @@ PROBES: dict[str, dict[str, str]] = {
         "packed": "[bool(torch.allclose(h_packed[0, 1], h_short[0, 0])), "
                   "bool(torch.allclose(h_padded[0, 1], h_short[0, 0]))]",
         "vanilla_gap": "vanilla_gap",
+        "plain_gap": "plain_gap",
+        "hand_wired": "{'weights': W_ih_hand.tolist(), 'bias': b_hand.tolist(),"
+                      " 'recurrent': float(W_hh_hand.abs().max()),"
+                      " 'f_quiet': [float(f_gate[write == 0].min()), float(f_gate[write == 0].max())],"
+                      " 'i_quiet': float(i_gate[write == 0].max()), 'noisy_between': noisy_between,"
+                      " 'noise_trace': float(noise_trace),"
+                      " 'held': [float(cs[writes[1] - 1] - stored[0]), float(cs[-1] - stored[1])],"
+                      " 'silent': max(abs(hs_hand[t]) for t in range(len(cs)) if t not in reads),"
+                      " 'o_reads': [float(hs_hand[t] / np.tanh(cs[t])) for t in reads]}",
     },
 }
 

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from rnncourse.lstm import init_forget_bias, lstm_forward, lstm_step, peephole_lstm_step
+from rnncourse.lstm import init_forget_bias, lstm_forward, lstm_from_rnn, lstm_step, peephole_lstm_step
 
 
 def cell(D=3, H=4, dtype=torch.float64):
@@ -177,3 +177,84 @@ def test_lstm_functions_run_on_the_inputs_device():
     assert hs.device.type == "cuda"
     torch.testing.assert_close(hs, m(x)[0], atol=1e-5, rtol=1e-5)
     assert init_forget_bias(m.bias_ih_l0, m.bias_hh_l0, 1.0)[0].device.type == "cuda"
+
+
+def double_tanh_rnn(x, W_ih, W_hh, b):
+    """``h_t = tanh(tanh(x_t W_ih^T + h_{t-1} W_hh^T + b))`` from ``h_0 = 0``, written out step by step."""
+    h, hs = torch.zeros(x.shape[1], W_hh.shape[0], dtype=x.dtype), []
+    for t in range(x.shape[0]):
+        h = torch.tanh(torch.tanh(x[t] @ W_ih.T + h @ W_hh.T + b))
+        hs.append(h)
+    return torch.stack(hs)
+
+
+@pytest.mark.parametrize("saturation", [30.0, 40])
+def test_lstm_from_rnn_makes_torch_lstm_a_double_tanh_rnn(saturation):
+    """torch.nn.LSTM and LSTMCell with the returned weights copied in are the tanh(tanh(·)) RNN, float64."""
+    torch.manual_seed(6)
+    T, B, D, H = 8, 3, 4, 5
+    W_ih, W_hh, b = torch.randn(H, D).double(), torch.randn(H, H).double(), torch.randn(H).double()
+    x = 3 * torch.randn(T, B, D).double()  # pre-activations of several units: gate weight rows would show
+    before = [a.clone() for a in (W_ih, W_hh, b)]
+    weights = lstm_from_rnn(W_ih, W_hh, b, saturation)
+    assert [tuple(w.shape) for w in weights] == [(4 * H, D), (4 * H, H), (4 * H,), (4 * H,)]
+    assert all(w.dtype == torch.float64 for w in weights)
+    expected = double_tanh_rnn(x, W_ih, W_hh, b)
+    m = torch.nn.LSTM(D, H).double()
+    cell = torch.nn.LSTMCell(D, H).double()
+    with torch.no_grad():
+        for p, w in zip((m.weight_ih_l0, m.weight_hh_l0, m.bias_ih_l0, m.bias_hh_l0), weights):
+            p.copy_(w)
+        for p, w in zip((cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh), weights):
+            p.copy_(w)
+        out, _ = m(x)
+        h = c = torch.zeros(B, H, dtype=torch.float64)
+        stepped = []
+        for t in range(T):
+            h, c = cell(x[t], (h, c))
+            stepped.append(h)
+    assert (out - expected).abs().max() < 1e-10
+    assert (torch.stack(stepped) - expected).abs().max() < 1e-10
+    assert (out - double_tanh_rnn(x, W_ih, W_hh, 0 * b)).abs().max() > 1e-3, "b matters: the oracle can tell"
+    for a, bb in zip((W_ih, W_hh, b), before):
+        assert torch.equal(a, bb)
+
+
+def test_lstm_from_rnn_layout_and_float32():
+    """Gate rows zero, biases ±saturation summed over b_ih + b_hh, the RNN in block g; float32 stays float32."""
+    H, D = 3, 2
+    W_ih, W_hh, b = torch.randn(H, D), torch.randn(H, H), torch.randn(H)
+    W_ih4, W_hh4, b_ih4, b_hh4 = lstm_from_rnn(W_ih, W_hh, b, saturation=12.5)
+    assert all(w.dtype == torch.float32 for w in (W_ih4, W_hh4, b_ih4, b_hh4))
+    g = slice(2 * H, 3 * H)
+    assert torch.equal(W_ih4[g], W_ih) and torch.equal(W_hh4[g], W_hh)
+    gates = torch.cat([torch.arange(0, 2 * H), torch.arange(3 * H, 4 * H)])
+    assert not W_ih4[gates].any() and not W_hh4[gates].any()
+    total = b_ih4 + b_hh4
+    assert torch.equal(total, torch.cat([torch.full((H,), 12.5), torch.full((H,), -12.5), b, torch.full((H,), 12.5)]))
+    # float32 with the default saturation: torch's LSTMCell agrees with the double tanh to rounding error
+    cell = torch.nn.LSTMCell(D, H)
+    with torch.no_grad():
+        for p, w in zip((cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh), lstm_from_rnn(W_ih, W_hh, b)):
+            p.copy_(w)
+        x, h = torch.randn(4, D), torch.randn(4, H)
+        h1, _ = cell(x, (h, torch.zeros(4, H)))
+    torch.testing.assert_close(h1, torch.tanh(torch.tanh(x @ W_ih.T + h @ W_hh.T + b)), atol=1e-6, rtol=0)
+
+
+def test_lstm_from_rnn_argument_errors():
+    W_ih, W_hh, b = torch.zeros(3, 2), torch.zeros(3, 3), torch.zeros(3)
+    with pytest.raises(ValueError, match=r"W_hh must have shape \(3, 3\)"):
+        lstm_from_rnn(W_ih, torch.zeros(3, 2), b)
+    with pytest.raises(ValueError, match=r"b must have shape \(3\)"):
+        lstm_from_rnn(W_ih, W_hh, torch.zeros(12))
+    with pytest.raises(ValueError, match="saturation must be a finite number > 0, got -1.0"):
+        lstm_from_rnn(W_ih, W_hh, b, -1.0)
+    with pytest.raises(TypeError, match="W_ih must be a torch.Tensor"):
+        lstm_from_rnn([[0.0]], W_hh, b)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_lstm_from_rnn_stays_on_the_inputs_device():
+    W_ih, W_hh, b = torch.randn(3, 2, device="cuda"), torch.randn(3, 3, device="cuda"), torch.randn(3, device="cuda")
+    assert all(w.device.type == "cuda" for w in lstm_from_rnn(W_ih, W_hh, b))

@@ -3,6 +3,7 @@ import matplotlib
 matplotlib.use("Agg")
 import numpy as np
 import pytest
+import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
 from rnncourse import viz
@@ -152,3 +153,49 @@ def test_probability_table_writes_every_value_in_its_cell():
     assert sorted(t.get_text() for t in fig.axes[0].texts) == ["0.10", "0.25", "0.75", "0.90"]
     with pytest.raises(ValueError, match=r"shape \(2, 2\), but there are 3 row labels"):
         viz.plot_probability_table(probs, ["x", "y", "z"], ["p", "q"])
+
+
+def test_memory_trace_draws_the_three_curves_and_marks_writes_and_reads():
+    offered, cell, hidden = np.linspace(-1, 1, 10), np.full(10, 0.5), np.zeros(10)
+    fig = viz.plot_memory_trace(offered, cell, hidden, writes=[2], reads=[4, 8])
+    lines = fig.axes[0].get_lines()
+    assert [ln.get_label() for ln in lines[:3]] == ["offered at each step", "cell state $c_t$", "output $h_t$"]
+    assert np.allclose(lines[1].get_ydata(), cell)
+    marks = [(ln.get_color(), ln.get_xdata()[0]) for ln in lines[3:]]
+    assert marks == [("tab:green", 2), ("tab:orange", 4), ("tab:orange", 8)]
+    plt.close(fig)
+    with pytest.raises(ValueError, match="same length, got 10, 9 and 10"):
+        viz.plot_memory_trace(offered, cell[:9], hidden)
+    with pytest.raises(ValueError, match=r"reads must hold steps in \[0, 10\), got \[10\]"):
+        viz.plot_memory_trace(offered, cell, hidden, reads=[10])
+
+
+def test_gradient_vs_depth_plots_the_norms_at_the_given_depths():
+    fig = viz.plot_gradient_vs_depth([1, 8, 15], {"plain": [1.0, 1e-3, 1e-6], "residual": [1.0, 2.0, 3.0]},
+                                      colors={"plain": "k"})
+    ax = fig.axes[0]
+    assert ax.get_yscale() == "log"
+    plain, residual = ax.get_lines()
+    assert list(plain.get_xdata()) == [1, 8, 15] and np.allclose(plain.get_ydata(), [1.0, 1e-3, 1e-6])
+    assert plain.get_color() == "k" and residual.get_label() == "residual"
+    plt.close(fig)
+    with pytest.raises(ValueError, match="has 2 values for 3 depths"):
+        viz.plot_gradient_vs_depth([1, 8, 15], {"plain": [1.0, 2.0]})
+
+
+def test_training_runs_draw_every_seed_smoothed_and_label_each_model_once():
+    runs = {"a": [([2.0, 1.0, 0.0], [0.0, 0.5, 1.0]), ([1.0, 1.0, 1.0], [0.2, 0.2, 0.2])],
+            "b": [([1.5, 1.5, 1.5], [0.25, 0.25, 0.25])]}
+    fig = viz.plot_training_runs(runs, n_classes=4, colors={"a": "tab:blue"}, smooth=2)
+    ax_loss, ax_acc = fig.axes
+    curves = [ln for ln in ax_loss.get_lines() if ln.get_linestyle() != "--"]
+    assert len(curves) == 3 and curves[0].get_color() == "tab:blue"
+    assert np.allclose(curves[0].get_ydata(), [2.0, 1.5, 0.5])  # trailing mean of 2
+    assert [t.get_text() for t in ax_acc.get_legend().get_texts()] == ["a", "b", "chance"]
+    chance = [ln for ln in ax_loss.get_lines() if ln.get_linestyle() == "--"][0]
+    assert np.isclose(chance.get_ydata()[0], np.log(4))
+    plt.close(fig)
+    with pytest.raises(ValueError, match="same length, got 3 and 2"):
+        viz.plot_training_runs({"a": [([1.0, 2.0, 3.0], [0.0, 1.0])]})
+    with pytest.raises(ValueError, match="n_classes must be an int >= 2"):
+        viz.plot_training_runs(runs, n_classes=1)

@@ -1,4 +1,11 @@
-"""Hidden checks for chapter 04_lstm: lstm_step, lstm_forward, peephole_lstm_step, init_forget_bias."""
+"""Hidden checks for chapter 04_lstm: lstm_from_rnn, lstm_step, lstm_forward, peephole_lstm_step, init_forget_bias.
+
+``check_lstm_from_rnn`` does not look for one particular set of weights: it runs
+the trusted ``lstm_forward`` with the weights the student built and compares
+the states with the tanh(tanh(·)) RNN, on inputs large enough that a gate whose
+weight rows are not zero visibly moves. Any split of ``b`` between ``b_ih`` and
+``b_hh`` passes; the gates' summed biases must be exactly ``±saturation``.
+"""
 from __future__ import annotations
 
 import itertools
@@ -7,11 +14,17 @@ from typing import Callable
 import torch
 
 from autograder.checks import (CheckFailure, call, expect_close, expect_dtype, expect_shape,
-                               expect_unchanged, snapshot)
+                               expect_unchanged, max_diff, snapshot)
 from autograder.checks._torchcase import TOL, generator, randn
 from rnncourse import lstm as _ref
 
 _step = _ref.lstm_step
+_zeros = torch.zeros
+_stack = torch.stack
+_as_tensor = torch.tensor
+_tanh = torch.tanh
+_Tensor = torch.Tensor
+_no_grad = torch.no_grad
 _forward = _ref.lstm_forward
 _peephole = _ref.peephole_lstm_step
 _cat = torch.cat
@@ -145,3 +158,158 @@ def check_init_forget_bias(init_forget_bias: Callable) -> None:
             else:
                 if (n_ih[sl] - b_ih[sl]).abs().max() > 0 or (n_hh[sl] - b_hh[sl]).abs().max() > 0:
                     raise CheckFailure(f"the {gate} gate's biases changed ({case}); only the forget-gate slice [H:2H] may change")
+
+
+# ----------------------------------------------------------------------------- lstm_from_rnn
+
+_FROM_RNN_CASES = [  # label, T, B, D, H, dtype, saturation (None: the default, not passed)
+    ("H=4, D=3, float64, saturation left at its default 30", 8, 3, 3, 4, torch.float64, None),
+    ("H=5, D=2, float64, saturation=40", 7, 2, 2, 5, torch.float64, 40.0),
+    ("H=3, D=4, float32, saturation=30", 8, 3, 4, 3, torch.float32, 30.0),
+    ("H=2, D=1, float32, saturation=40", 6, 4, 1, 2, torch.float32, 40.0),
+]
+_STEP_SCALES = (0.5, 40.0, 1.0, 40.0, 0.3, 2.0, 40.0, 0.7)  # the large steps saturate any gate that reads x
+_GATE_NAMES = {0: "input gate i", 1: "forget gate f", 2: "candidate g", 3: "output gate o"}
+
+
+def _lstm_weights(W_ih, W_hh, b, gate_bias, g_bias_ih, g_bias_hh, block=2, gate_rows=None):
+    """LSTM weights (4H, ·) with the RNN's weights in ``block``, the gates' summed biases ``gate_bias``
+    (for i, f, o) and ``g_bias_ih``/``g_bias_hh`` in the candidate's slots; ``gate_rows`` = (W_ih4, W_hh4)
+    whose rows outside block g are used instead of zeros."""
+    H, D = W_ih.shape
+    if gate_rows is None:
+        W_ih4, W_hh4 = _zeros(4 * H, D, dtype=W_ih.dtype), _zeros(4 * H, H, dtype=W_ih.dtype)
+    else:
+        W_ih4, W_hh4 = gate_rows[0].detach().clone(), gate_rows[1].detach().clone()
+        W_ih4[2 * H:3 * H] = 0.0
+        W_hh4[2 * H:3 * H] = 0.0
+    W_ih4[block * H:(block + 1) * H] = W_ih
+    W_hh4[block * H:(block + 1) * H] = W_hh
+    b_ih4, b_hh4 = _zeros(4 * H, dtype=W_ih.dtype), _zeros(4 * H, dtype=W_ih.dtype)
+    for k, value in zip((0, 1, 3), gate_bias):
+        b_ih4[k * H:(k + 1) * H] = value
+    b_ih4[2 * H:3 * H] = g_bias_ih
+    b_hh4[2 * H:3 * H] = g_bias_hh
+    return W_ih4, W_hh4, b_ih4, b_hh4
+
+
+def _run_lstm(x, h0, c0, weights):
+    """(hs, cs), each (T, B, H): the states of the trusted LSTM cell with ``weights`` from ``(h0, c0)``.
+
+    With the forget gate shut, ``c0`` is forgotten at the first step, so the right weights give the
+    tanh(tanh(·)) RNN from any ``c0``; a nonzero one tells an input gate that is shut (``c`` drops to 0)
+    from gates i and f read the other way round (``c`` keeps ``c0``)."""
+    h, c, hs, cs = h0, c0, [], []
+    with _no_grad():
+        for t in range(x.shape[0]):
+            h, c = _step(x[t], h, c, *(w.detach() for w in weights))
+            hs.append(h)
+            cs.append(c)
+    return _stack(hs), _stack(cs)
+
+
+def _from_rnn_mistakes(x, h0, c0, W_ih, W_hh, b, sat, got) -> dict:
+    """message -> (hs, cs) of the LSTM built the wrong way."""
+    H = W_ih.shape[0]
+    zb = 0.0 * b
+    build = lambda gate_bias=(sat, -sat, sat), g_ih=b, g_hh=zb, **kw: _run_lstm(  # noqa: E731
+        x, h0, c0, _lstm_weights(W_ih, W_hh, b, gate_bias, g_ih, g_hh, **kw))
+    out = {
+        "the forget gate is open (its bias must be -saturation, so that f = 0 and c_t does not accumulate)":
+            build((sat, sat, sat)),
+        "the output gate is closed (its bias must be +saturation, so that o = 1 and h_t = tanh(c_t))":
+            build((sat, -sat, -sat)),
+        "the input gate is closed (its bias must be +saturation, so that i = 1 and g_t is written into c_t)":
+            build((-sat, -sat, sat)),
+        "the bias b is counted twice (it is in both b_ih and b_hh, and the LSTM adds them; put it in one)":
+            build(g_hh=b),
+        "the bias b is missing (it belongs in the candidate block g, b_ih[2H:3H] or b_hh[2H:3H])":
+            build(g_ih=zb),
+    }
+    for k in (0, 1, 3):
+        out[f"the RNN's weights are in the block of the {_GATE_NAMES[k]} (rows {k}H:{k + 1}H); they belong in the "
+            f"candidate block g, rows 2H:3H"] = build(block=k)
+    correct = _lstm_weights(W_ih, W_hh, b, (sat, -sat, sat), b, zb)
+    out.update(_gate_order_mistakes(H, lambda p: _run_lstm(x, h0, c0, [w[p] for w in correct])))
+    out["the weight rows of the gates i, f, o are not zero: with large inputs the gates move away from 0 and 1 "
+        "(only the candidate block g, rows 2H:3H, holds the RNN's weights)"] = build(gate_rows=got[:2])
+    return out
+
+
+def _double_tanh_rnn(x, h0, W_ih, W_hh, b):
+    """(hs, cs): ``c_t = tanh(x_t W_ih^T + h_{t-1} W_hh^T + b)``, ``h_t = tanh(c_t)``."""
+    h, hs, cs = h0, [], []
+    for t in range(x.shape[0]):
+        c = _tanh(x[t] @ W_ih.T + h @ W_hh.T + b)
+        h = _tanh(c)
+        hs.append(h)
+        cs.append(c)
+    return _stack(hs), _stack(cs)
+
+
+def _expect_states(hs, cs, want_hs, case, atol, mistakes: Callable[[], dict]) -> None:
+    """hs must match; a mismatch is diagnosed on (hs, cs) together (closing i or o both silence h, not c).
+
+    ``mistakes()`` builds the wrong LSTMs, only when there is something to diagnose."""
+    diff = max_diff(hs, want_hs)
+    if diff <= atol:
+        return
+    hint = ""
+    for message, (wrong_hs, wrong_cs) in mistakes().items():
+        if max(max_diff(hs, wrong_hs), max_diff(cs, wrong_cs)) <= max(atol, 1e-6):
+            hint = f" It looks like {message}."
+            break
+    what = "the states h_t of an LSTM run with your weights (compared with tanh(tanh(x_t W_ih^T + h_{t-1} W_hh^T + b)))"
+    if diff == float("inf"):
+        raise CheckFailure(f"{what} contain NaN or inf ({case}).{hint}")
+    raise CheckFailure(f"{what} differ by up to {diff:.3g} (tolerance {atol:g}) ({case}).{hint}")
+
+
+def check_lstm_from_rnn(lstm_from_rnn: Callable) -> None:
+    gen = generator(405)
+    for case, T, B, D, H, dtype, sat in _FROM_RNN_CASES:
+        W_ih, W_hh = randn(gen, H, D, dtype=dtype), randn(gen, H, H, dtype=dtype, scale=0.8)
+        b = randn(gen, H, dtype=dtype)
+        scales = _as_tensor(_STEP_SCALES[:T], dtype=dtype)[:, None, None]
+        x, h0 = randn(gen, T, B, D, dtype=dtype) * scales, randn(gen, B, H, dtype=dtype, scale=0.5)
+        c0 = randn(gen, B, H, dtype=dtype, scale=0.5)
+        args = (W_ih, W_hh, b) if sat is None else (W_ih, W_hh, b, sat)
+        saturation = 30.0 if sat is None else sat
+        before = snapshot(W_ih, W_hh, b)
+        got = call(lstm_from_rnn, "lstm_from_rnn", case, *args)
+        if not isinstance(got, (tuple, list)) or len(got) != 4:
+            raise CheckFailure(f"lstm_from_rnn should return four tensors (W_ih4, W_hh4, b_ih4, b_hh4), "
+                               f"got {type(got).__name__} ({case})")
+        for name, w, shape, label in zip(("W_ih4", "W_hh4", "b_ih4", "b_hh4"), got,
+                                         ((4 * H, D), (4 * H, H), (4 * H,), (4 * H,)),
+                                         ("(4H, D)", "(4H, H)", "(4H,)", "(4H,)")):
+            if not isinstance(w, _Tensor):
+                raise CheckFailure(f"{name} should be a torch tensor of shape {label}, got {type(w).__name__} ({case})")
+            if tuple(w.shape) != shape:
+                raise CheckFailure(f"{name} has shape {tuple(w.shape)}, expected {label} = {shape} ({case})")
+            expect_dtype(name, w, dtype, case)
+        expect_unchanged("lstm_from_rnn", before, (W_ih, W_hh, b), ["W_ih", "W_hh", "b"])
+        got = [w.detach() for w in got]
+        hs, cs = _run_lstm(x, h0, c0, got)
+        want_hs, _ = _double_tanh_rnn(x, h0, W_ih, W_hh, b)
+        _expect_states(hs, cs, want_hs, case, TOL[dtype],
+                       lambda: _from_rnn_mistakes(x, h0, c0, W_ih, W_hh, b, saturation, got))
+        total = got[2] + got[3]
+        for k, sign in ((0, 1.0), (1, -1.0), (3, 1.0)):
+            rows = slice(k * H, (k + 1) * H)
+            gate = _GATE_NAMES[k]
+            for name, w in (("W_ih4", got[0]), ("W_hh4", got[1])):
+                if w[rows].abs().max() > 0:
+                    raise CheckFailure(f"the {gate}'s weight rows {name}[{k}H:{k + 1}H] are not zero ({case}): "
+                                       f"only the candidate block g holds the RNN's weights")
+            want = sign * saturation
+            err = (total[rows] - want).abs().max()
+            if err > TOL[dtype] * saturation:
+                seen = float(total[rows][0])
+                hint = ""
+                if abs(seen - 2 * want) <= 1e-6 * saturation:
+                    hint = "; it is counted twice (set it in b_ih or in b_hh, not in both)"
+                elif abs(abs(seen) - saturation) > 1e-6 * saturation and (total[rows] - seen).abs().max() == 0:
+                    hint = "; use the argument saturation, not a fixed number"
+                raise CheckFailure(f"the {gate}'s bias b_ih4[{k}H:{k + 1}H] + b_hh4[{k}H:{k + 1}H] is {seen:g}, "
+                                   f"expected {'+' if sign > 0 else '-'}saturation = {want:g} ({case}){hint}")
