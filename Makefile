@@ -50,8 +50,11 @@ else
 	$(BIN)/jupyter-book build . -W --keep-going --config .book_config.yml
 endif
 
+# The suite runs on TEST_WORKERS processes, a test file per process at a time (its module fixtures are built once).
+TEST_WORKERS ?= 2
+
 test: venv mathjax browser postgres
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=15
 
 # Students: JupyterLab on the chapters, with nbgrader's assignment list and Validate, without the instructor tools.
 lab: venv
