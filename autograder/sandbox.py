@@ -7,21 +7,21 @@ turns the record into the lines every grading run prints):
 
 1. **private channel** — every inherited descriptor is closed except the
    notebook's own two pipes; stdin, stdout and stderr are ``/dev/null``.
-2. **process containment** (root) — the kernel is process 1 of a PID
+2. **process containment** (namespaces) — the kernel is process 1 of a PID
    namespace of its own, so when it dies every process it started dies with it
    (``setsid`` or double forks do not help), and it sees no other process; the
    kernel and the keeper carry ``PR_SET_PDEATHSIG``, so killing the keeper (what
-   the grader does) or the zygote ends the kernel. Without root: a session of
-   its own, and the zygote (a child subreaper) kills whatever is left after
+   the grader does) or the zygote ends the kernel. Without namespaces: a session
+   of its own, and the zygote (a child subreaper) kills whatever is left after
    each notebook.
-3. **filesystem allowlist** (root) — a mount namespace whose root is a fresh
+3. **filesystem allowlist** (namespaces) — a mount namespace whose root is a fresh
    tmpfs holding only the system libraries (``/usr``, ``/lib*``), the
    interpreter, the virtual environment's site-packages (read-only), a few
    devices, a ``/proc`` of the kernel's own namespace and a private ``/tmp``
    (its working directory, a tmpfs of ``--max-scratch-bytes``). The course
    repository, ``rnncourse``, ``autograder``, ``solutions/``, the other
    submissions, the grading output and every home directory are absent.
-4. **network namespace** (root) — no interface but a loopback that is down.
+4. **network namespace** (namespaces) — no interface but a loopback that is down.
 5. **resource limits** — CPU time, address space, processes, open files, file
    size, no core dumps.
 6. **unprivileged user** (root) — uid = gid = ``SANDBOX_UID_BASE`` + the
@@ -31,6 +31,12 @@ turns the record into the lines every grading run prints):
 7. **no_new_privs** — no set-uid program can give privileges back.
 8. **system-call filter** (seccomp, x86-64) — no new namespaces, mounts,
    ptrace, keyrings, BPF, io_uring or module loading.
+
+"Namespaces" are root's, or, for a grader that runs as an ordinary user, those
+of a user namespace of its own (where the system allows them, as Debian and
+most distributions do): the grader's uid and gid are mapped to themselves, the
+keeper builds the same namespaces and root inside it, and the kernel then
+gives up every capability it held there. Only layer 6 needs root itself.
 
 None of this is what keeps grades honest: the verdicts are decided outside
 the kernel (autograder/remote.py). The sandbox keeps student code from
@@ -93,20 +99,34 @@ _WITHOUT = {
                             "submissions included); the verdicts stay outside the kernel all the same",
     "network namespace": "student code may open network connections",
     "resource limits": "only the wall-clock limits stop a runaway notebook; memory and disk are not capped",
-    "unprivileged user": "kernels run as the grader's user and can signal each other and the grader's processes",
+    "unprivileged user": "kernels run as the grader's user: they share its process limit and, without process "
+                         "containment, can signal each other and the grader's processes",
     "no_new_privs": "a set-uid program could raise the kernel's privileges",
     "system-call filter": "the kernel's namespace, mount and debugging interfaces stay reachable",
 }
 
-#: set in the grader's environment, the kernels are started as an ordinary user's would be, even by root:
-#: no namespaces and no change of user (the tests use it to check grading without privileges)
+#: set in the grader's environment, the kernels are started as an ordinary user's would be, even by root: in a
+#: user namespace, without a change of user; set to WITHOUT_NAMESPACES, as on a system that forbids user
+#: namespaces (the tests use both to check grading without privileges)
 AS_USER = "RNNCOURSE_SANDBOX_AS_USER"
+WITHOUT_NAMESPACES = "without-namespaces"
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
 _libc.unshare.argtypes = [ctypes.c_int]
 _libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
 _libc.chroot.argtypes = [ctypes.c_char_p]
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
+
+
+_LINUX_CAPABILITY_VERSION_3 = 0x20080522
 
 
 class _LayerFailed(Exception):
@@ -301,6 +321,37 @@ def _drop_user(uid: int) -> str:
     raise _LayerFailed("root could be regained")
 
 
+def _unshare_as_user(flags: int) -> tuple[int, str]:
+    """An ordinary user's way to ``flags``: a user namespace of its own, in which the keeper may build them.
+
+    The grader's uid and gid are mapped to themselves, so files keep their owners.
+    Returns the namespace flags obtained (0 for none) and, when none, why.
+    """
+    uid, gid = os.geteuid(), os.getegid()
+    for flag in (flags, CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS, CLONE_NEWNS):
+        if _libc.unshare(CLONE_NEWUSER | flag) == 0:
+            break
+    else:
+        return 0, f"the system refuses user namespaces ({os.strerror(ctypes.get_errno())})"
+    try:
+        for name, text in (("setgroups", "deny"), ("uid_map", f"{uid} {uid} 1"), ("gid_map", f"{gid} {gid} 1")):
+            with open(f"/proc/self/{name}", "w") as fh:
+                fh.write(text)
+    except OSError as err:
+        return 0, f"the user namespace's ids could not be mapped ({err})"
+    return flag, ""
+
+
+def _drop_capabilities() -> str:
+    """Give up every capability (those a user namespace's creator holds in it); none can come back."""
+    data = (_CapData * 2)()
+    _check(_libc.capset(ctypes.byref(_CapHeader(_LINUX_CAPABILITY_VERSION_3, 0)), data), "capset")
+    for line in Path("/proc/self/status").read_text().splitlines() if os.path.exists("/proc/self/status") else []:
+        if line.startswith(("CapEff:", "CapPrm:")) and int(line.split()[1], 16) != 0:
+            raise _LayerFailed(f"capabilities are left: {line}")
+    return "no capabilities in its user namespace"
+
+
 def _no_new_privs() -> str:
     _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(PR_SET_NO_NEW_PRIVS)")
     if _libc.prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) != 1:
@@ -334,7 +385,7 @@ def launch(channel_fds: tuple[int, int], root_dir: str, limits: Limits,
         is_root = os.geteuid() == 0 and not os.environ.get(AS_USER)
         uid = sandbox_uid(os.getpid()) if is_root else None
         flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS
-        unshared = 0
+        unshared, why_not = 0, "needs root or user namespaces"
         if is_root:
             for flag in (flags, CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS, CLONE_NEWNS):
                 if _libc.unshare(flag) == 0:
@@ -342,9 +393,14 @@ def launch(channel_fds: tuple[int, int], root_dir: str, limits: Limits,
                     break
         else:
             _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+            if os.environ.get(AS_USER) == WITHOUT_NAMESPACES:
+                why_not = f"needs root (the grader runs as uid {os.geteuid()}) or user namespaces (switched off)"
+            else:
+                unshared, reason = _unshare_as_user(flags)
+                why_not = f"needs root (the grader runs as uid {os.geteuid()}) or user namespaces: {reason}"
         kernel = os.fork()
         if kernel == 0:
-            _kernel_side(channel_fds, root_dir, limits, run_kernel, layers, attempt, uid, unshared)
+            _kernel_side(channel_fds, root_dir, limits, run_kernel, layers, attempt, uid, unshared, why_not)
         for fd in channel_fds:
             os.close(fd)
         _, status = os.waitpid(kernel, 0)
@@ -355,16 +411,22 @@ def launch(channel_fds: tuple[int, int], root_dir: str, limits: Limits,
         os._exit(125)
 
 
-def _kernel_side(channel_fds, root_dir, limits, run_kernel, layers, attempt, uid, unshared) -> None:
+def _kernel_side(channel_fds, root_dir, limits, run_kernel, layers, attempt, uid, unshared, why_not) -> None:
     try:
         _pdeathsig()  # the kernel dies with its keeper (the grader kills the keeper)
         is_root = uid is not None
 
         def need(flag: int, what: str) -> None:
-            if not is_root:
-                raise _LayerFailed(f"needs root (the grader runs as uid {os.geteuid()})")
-            if flag and not unshared & flag:
+            if not unshared:
+                raise _LayerFailed(why_not)
+            if not unshared & flag:
                 raise _LayerFailed(f"unshare({what}) failed")
+
+        def own_user() -> str:
+            if not is_root:
+                kept = f"; the kernel keeps the grader's uid, with {_drop_capabilities()}" if unshared else ""
+                raise _LayerFailed(f"needs root (the grader runs as uid {os.geteuid()}){kept}")
+            return _drop_user(uid)
 
         def contain() -> str:
             need(CLONE_NEWPID, "CLONE_NEWPID")
@@ -375,9 +437,8 @@ def _kernel_side(channel_fds, root_dir, limits, run_kernel, layers, attempt, uid
                                                   _build_root(root_dir, limits, uid))[1])
         attempt("network namespace", lambda: (need(CLONE_NEWNET, "CLONE_NEWNET"), "loopback only, down")[1])
         attempt("resource limits", lambda: _rlimits(limits, per_user=is_root))
-        attempt("unprivileged user", lambda: (need(0, ""), _drop_user(uid))[1])
-        if is_root:
-            _pdeathsig()  # a change of credentials clears the parent-death signal: set it again
+        attempt("unprivileged user", own_user)
+        _pdeathsig()  # a change of credentials clears the parent-death signal: set it again
         attempt("no_new_privs", _no_new_privs)
         attempt("system-call filter", lambda: (_need(layers, "no_new_privs"), _install_seccomp())[1])
         if not layers["filesystem allowlist"]["on"]:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from autograder.sandbox import AS_USER, WITHOUT_NAMESPACES
 from tests.grading_utils import REPO, add_cell_after, cell_by_id, load, put, read_grades, total, with_answer
 from tests.notebook_utils import secret_lines
 
@@ -139,13 +140,22 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def test_same_grades_without_root_privileges(klass, graded, tmp_path):
+def user_namespaces_allowed() -> bool:
+    return subprocess.run(["unshare", "--user", "true"], capture_output=True).returncode == 0
+
+
+@pytest.mark.parametrize("as_user", ["1", WITHOUT_NAMESPACES])
+def test_same_grades_without_root_privileges(klass, graded, tmp_path, as_user):
+    """An ordinary user's grader: in user namespaces where the system allows them, else without namespaces."""
     out = tmp_path / "user"
-    env = dict(os.environ, RNNCOURSE_SANDBOX_AS_USER="1")
+    env = dict(os.environ, **{AS_USER: as_user})
     proc = subprocess.run([sys.executable, "-m", "autograder", "grade", str(klass), "--out", str(out)],
                           capture_output=True, text=True, timeout=600, cwd=REPO, env=env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "sandbox: filesystem allowlist: UNAVAILABLE" in proc.stdout
+    namespaces = as_user != WITHOUT_NAMESPACES and user_namespaces_allowed()
+    for layer in ("process containment", "filesystem allowlist", "network namespace"):
+        assert f"sandbox: {layer}: {'on' if namespaces else 'UNAVAILABLE'}" in proc.stdout, (layer, proc.stdout)
+    assert "sandbox: unprivileged user: UNAVAILABLE (needs root" in proc.stdout
     assert "sandbox: resource limits: on" in proc.stdout
     assert (out / "grades.csv").read_text() == (graded / "grades.csv").read_text()
 

@@ -16,7 +16,7 @@ import pytest
 from autograder.kernels import KernelGone, Zygote
 from autograder.limits import Limits
 from autograder.remote import Deadline, Session
-from autograder.sandbox import LAYERS, describe_layers, layer_on, sandbox_uid
+from autograder.sandbox import AS_USER, LAYERS, describe_layers, layer_on, sandbox_uid
 from autograder.source_rules import prelude
 from autograder.submissions import inspect_submission
 from tests.notebook_utils import REPO
@@ -24,9 +24,20 @@ from tests.notebook_utils import REPO
 SECRET = REPO / "solutions" / "01_rnn" / "01_rnn.ipynb"
 
 
-@pytest.fixture(scope="module")
-def zygote():
-    z = Zygote()
+@pytest.fixture(scope="module", params=["grader's own privileges", "as an ordinary user"])
+def zygote(request):
+    """The kernel factory as the grader starts it, and as an ordinary user's grader would get it."""
+    saved = os.environ.get(AS_USER)
+    if request.param == "as an ordinary user":
+        os.environ[AS_USER] = "1"
+    try:
+        z = Zygote()
+        z.start()  # the zygote reads the environment when it starts
+    finally:
+        if saved is None:
+            os.environ.pop(AS_USER, None)
+        else:
+            os.environ[AS_USER] = saved
     yield z
     z.close()
 
@@ -111,6 +122,13 @@ for host in ('127.0.0.1', '10.0.0.1'):
         out.append(type(err).__name__)
 return out""")
     assert "connected" not in errors
+
+
+def test_the_kernel_holds_no_capability(kernel):
+    """Root's kernels change to a uid of their own; an ordinary user's give up what their user namespace lent them."""
+    status = kernel.probe("return open('/proc/self/status').read()")
+    caps = {line.split(":")[0]: int(line.split()[1], 16) for line in status.splitlines() if line.startswith("Cap")}
+    assert caps["CapEff"] == 0 and caps["CapPrm"] == 0, caps
 
 
 def test_each_kernel_has_its_own_user_and_cannot_signal_another(zygote):
