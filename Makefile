@@ -16,8 +16,9 @@ export MPLBACKEND := Agg
 .PHONY: venv book test lab lab-instructor postgres grade report release bench browser mathjax clean
 
 $(STAMP): requirements.txt pyproject.toml
-	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:3] < (3, 11, 5))' || { echo "rnncourse needs Python 3.11.5 or newer; $(PYTHON) is $$($(PYTHON) --version 2>&1). Run make PYTHON=/path/to/python3.11 …" >&2; exit 1; }
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@test -x $(BIN)/python || { $(PYTHON) -c 'import sys; sys.exit(sys.version_info[:3] < (3, 11, 5))' || { \
+	  echo "rnncourse needs Python 3.11.5 or newer; $(PYTHON) is $$($(PYTHON) --version 2>&1). Run make PYTHON=/path/to/python3.11 …" >&2; \
+	  exit 1; }; $(PYTHON) -m venv $(VENV); }
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	@touch $(STAMP)
