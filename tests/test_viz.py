@@ -9,6 +9,12 @@ from matplotlib.figure import Figure
 from rnncourse import viz
 
 
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
 def history():
     return {"step": [1, 2, 3, 4], "train_loss": [4.0, 3.0, 2.5, 2.0], "grad_norm": [5.0, 3.0, 1.0, 0.5],
             "val_step": [2, 4], "val_loss": [3.1, 2.2]}
