@@ -182,12 +182,17 @@ class Session:
             raise KernelGone("the kernel answered a cell with something else")
         return {k: reply.get(k) for k in ("error", "ename", "evalue", "stdout", "stderr")}
 
-    def call(self, target: str | int, attr: str | None, args: tuple, kwargs: dict, invoke: bool = True) -> Any:
+    def call(self, target: str | int, attr: str | None, args: tuple, kwargs: dict, invoke: bool = True,
+             repeat: int | None = None) -> Any:
+        """The value of ``target.attr(*args, **kwargs)`` in the kernel; with ``repeat = n``, the list of the
+        values of n calls in a row on the same arguments (one round trip; no gradients)."""
         bufs: list[bytes] = []
         arglist, kwdict = list(args), dict(kwargs)
         header = {"op": "call", "target": target, "attr": attr, "invoke": invoke,
                   "args": wire.encode(arglist, bufs, self._ref_out),
                   "kwargs": wire.encode(kwdict, bufs, self._ref_out)}
+        if repeat is not None:
+            header["repeat"] = repeat
         reply, rbufs = self.request(header, bufs, args={"a": arglist, "k": kwdict})
         if reply.get("op") == "raise":
             raise remote_exception(reply)
@@ -197,6 +202,10 @@ class Session:
             value = self.decode(reply.get("value"), rbufs)
         except wire.WireError as err:
             raise KernelGone(f"the kernel's result is malformed ({err})") from None
+        if repeat is not None:
+            if type(value) is not list or len(value) != repeat:
+                raise KernelGone(f"the kernel answered {repeat} calls with something else than {repeat} values")
+            return value
         grad = reply.get("grad")
         if type(grad) is int:
             value = _differentiable(self, grad, value, _rg_flags(reply.get("value")), _grad_inputs(arglist, kwdict))
@@ -249,6 +258,11 @@ class RemoteFunction:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self._session.call(self._name, None, args, kwargs)
+
+    def repeat(self, n: int, *args: Any, **kwargs: Any) -> list:
+        """``[f(*args, **kwargs) for _ in range(n)]`` in one round trip: the same as n calls in a row, each
+        seeing the in-place changes of the one before (a generator's state), for checks that sample."""
+        return self._session.call(self._name, None, args, kwargs, repeat=n)
 
     def __repr__(self) -> str:
         return f"<student's {self._name}>"
