@@ -16,7 +16,7 @@ import pytest
 from autograder.kernels import KernelGone, Zygote
 from autograder.limits import Limits
 from autograder.remote import Deadline, Session
-from autograder.sandbox import AS_USER, LAYERS, describe_layers, layer_on, sandbox_uid
+from autograder.sandbox import AS_USER, LAYERS, describe_layers, layer_on, python_paths, sandbox_uid
 from autograder.source_rules import prelude
 from autograder.submissions import inspect_submission
 from tests.notebook_utils import REPO
@@ -93,11 +93,21 @@ def test_the_kernel_holds_no_descriptor_but_its_channel(kernel):
 
 def test_the_filesystem_holds_only_the_allowlist(kernel):
     need(kernel, "filesystem allowlist")
+    bound = python_paths()
     seen = kernel.probe(f"""import os
-paths = {[str(SECRET), str(REPO / 'rnncourse'), str(REPO / 'autograder'), str(REPO / 'README.md'), '/home',
-          '/etc/passwd', '/var', '/opt']}
+paths = {[str(SECRET), str(REPO / 'rnncourse'), str(REPO / 'autograder'), str(REPO / 'README.md'),
+          '/etc/passwd', '/var']}
 found = {{p: os.path.exists(p) for p in paths}}
 found['repository'] = sorted(set(os.listdir({str(REPO)!r})) - {{'.venv'}}) if os.path.exists({str(REPO)!r}) else []
+# /home, /opt, /root: nothing but the folders that lead to a bound site-packages or interpreter
+bound = {bound!r}
+found['outside the bound folders'] = []
+for top in ('/home', '/opt', '/root', '/srv', '/mnt'):
+    for folder, subdirs, files in os.walk(top):
+        subdirs[:] = [d for d in subdirs if os.path.join(folder, d) not in bound]
+        found['outside the bound folders'] += [os.path.join(folder, f) for f in files]
+        found['outside the bound folders'] += [os.path.join(folder, d) for d in subdirs
+                                               if not any(b.startswith(os.path.join(folder, d) + '/') for b in bound)]
 try:
     import rnncourse
     found['import rnncourse'] = True
