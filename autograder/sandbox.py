@@ -391,6 +391,8 @@ def launch(channel_fds: tuple[int, int], root_dir: str, limits: Limits,
                 if _libc.unshare(flag) == 0:
                     unshared = flag
                     break
+            else:
+                why_not = f"unshare failed ({os.strerror(ctypes.get_errno())}): the grader runs without CAP_SYS_ADMIN"
         else:
             _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
             if os.environ.get(AS_USER) == WITHOUT_NAMESPACES:
