@@ -139,7 +139,7 @@ def test_gru_from_rnn_is_differentiable_and_names_bad_arguments():
     assert torch.equal(grad, torch.ones_like(W_ih))
     with pytest.raises(ValueError, match=r"W_hh must have shape \(4, 4\), got Tensor of shape \(3, 3\)"):
         gru_from_rnn(torch.zeros(4, 3), torch.zeros(3, 3), torch.zeros(4))
-    with pytest.raises(ValueError, match=r"b must have shape \(4\), got Tensor of shape \(12,\)"):
+    with pytest.raises(ValueError, match=r"b must have shape \(4,\), got Tensor of shape \(12,\)"):
         gru_from_rnn(torch.zeros(4, 3), torch.zeros(4, 4), torch.zeros(12))
     with pytest.raises(ValueError, match="saturation must be a finite number > 0, got -30.0"):
         gru_from_rnn(torch.zeros(4, 3), torch.zeros(4, 4), torch.zeros(4), saturation=-30.0)
@@ -189,7 +189,7 @@ def test_cho_gru_step_gradients_pass_gradcheck_and_float32_stays_float32():
     assert out.dtype == torch.float32 and out.shape == (2, 4)
     torch.testing.assert_close(out, cho_per_gate(*args32), atol=1e-6, rtol=0)
     assert all(torch.equal(a, b) for a, b in zip(args32, before))
-    with pytest.raises(ValueError, match=r"b_hh must have shape \(12\), got Tensor of shape \(8,\)"):
+    with pytest.raises(ValueError, match=r"b_hh must have shape \(12,\), got Tensor of shape \(8,\)"):
         cho_gru_step(*args32[:5], torch.zeros(8))
 
 

@@ -137,7 +137,7 @@ def test_peephole_float32_and_gradients_reach_the_peepholes():
     assert all(g.abs().max() > 0 for g in grads)  # each peephole matters for h_t
     for a, b in zip(args, before):
         assert torch.equal(a, b)
-    with pytest.raises(ValueError, match=r"p_o must have shape \(4\)"):
+    with pytest.raises(ValueError, match=r"p_o must have shape \(4,\)"):
         peephole_lstm_step(*args[:-1], torch.zeros(3))
 
 
@@ -164,7 +164,7 @@ def test_init_forget_bias_argument_errors():
         init_forget_bias(b, b, "1")
     with pytest.raises(ValueError, match="value must be finite, got inf"):
         init_forget_bias(b, b, float("inf"))
-    with pytest.raises(ValueError, match=r"b_hh must have shape \(8\)"):
+    with pytest.raises(ValueError, match=r"b_hh must have shape \(8,\)"):
         init_forget_bias(b, torch.zeros(4), 1.0)
 
 
@@ -246,7 +246,7 @@ def test_lstm_from_rnn_argument_errors():
     W_ih, W_hh, b = torch.zeros(3, 2), torch.zeros(3, 3), torch.zeros(3)
     with pytest.raises(ValueError, match=r"W_hh must have shape \(3, 3\)"):
         lstm_from_rnn(W_ih, torch.zeros(3, 2), b)
-    with pytest.raises(ValueError, match=r"b must have shape \(3\)"):
+    with pytest.raises(ValueError, match=r"b must have shape \(3,\)"):
         lstm_from_rnn(W_ih, W_hh, torch.zeros(12))
     with pytest.raises(ValueError, match="saturation must be a finite number > 0, got -1.0"):
         lstm_from_rnn(W_ih, W_hh, b, -1.0)
