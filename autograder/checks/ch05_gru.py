@@ -33,6 +33,19 @@ def _params(gen, D, H, dtype):
             randn(gen, 3 * H, dtype=dtype, scale=0.5), randn(gen, 3 * H, dtype=dtype, scale=0.5))
 
 
+def _wrong_gate_orders(step: Callable, x, h, W_ih, W_hh, b_ih, b_hh) -> dict:
+    """``step``'s output with the r, z, n blocks of the weights read in each wrong order, keyed by the message."""
+    H = h.shape[-1]
+    out = {}
+    for order in itertools.permutations(range(3)):
+        if order != (0, 1, 2):
+            p = _cat([_arange(k * H, (k + 1) * H) for k in order])
+            label = ", ".join("rzn"[k] for k in order)
+            out[f"the gates are in the wrong order (you read them as {label}; torch's order is r, z, n)"] = \
+                step(x, h, W_ih[p], W_hh[p], b_ih[p], b_hh[p])
+    return out
+
+
 def _variants(x, h, W_ih, W_hh, b_ih, b_hh, H) -> dict:
     r, z, n = _ref.gru_gates(x @ W_ih.T + b_ih, h @ W_hh.T + b_hh)  # the reference equations
     xn = (x @ W_ih.T + b_ih)[..., 2 * H:]
@@ -44,12 +57,7 @@ def _variants(x, h, W_ih, W_hh, b_ih, b_hh, H) -> dict:
         "the bias b_hh is missing": _step(x, h, W_ih, W_hh, b_ih, torch.zeros_like(b_hh)),
         "the bias b_hn is outside the reset gate (r * (W_hn h) + b_hn)": (1 - z) * _tanh(xn + r * (h @ W_hn.T) + b_hn) + z * h,
     }
-    for order in itertools.permutations(range(3)):
-        if order != (0, 1, 2):
-            p = _cat([_arange(k * H, (k + 1) * H) for k in order])
-            label = ", ".join("rzn"[k] for k in order)
-            out[f"the gates are in the wrong order (you read them as {label}; torch's order is r, z, n)"] = \
-                _step(x, h, W_ih[p], W_hh[p], b_ih[p], b_hh[p])
+    out.update(_wrong_gate_orders(_step, x, h, W_ih, W_hh, b_ih, b_hh))
     return out
 
 
@@ -181,12 +189,7 @@ def _cho_mistakes(x, h, W_ih, W_hh, b_ih, b_hh, H) -> dict:
         "the update gate's sign is flipped: h_t = (1 - z) * n + z * h_prev": z * n + (1 - z) * h,
         "the bias b_hh is missing": _cho(x, h, W_ih, W_hh, b_ih, torch.zeros_like(b_hh)),
     }
-    for order in itertools.permutations(range(3)):
-        if order != (0, 1, 2):
-            p = _cat([_arange(k * H, (k + 1) * H) for k in order])
-            label = ", ".join("rzn"[k] for k in order)
-            out[f"the gates are in the wrong order (you read them as {label}; torch's order is r, z, n)"] = \
-                _cho(x, h, W_ih[p], W_hh[p], b_ih[p], b_hh[p])
+    out.update(_wrong_gate_orders(_cho, x, h, W_ih, W_hh, b_ih, b_hh))
     return out
 
 
