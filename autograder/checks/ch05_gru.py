@@ -61,19 +61,27 @@ def _variants(x, h, W_ih, W_hh, b_ih, b_hh, H) -> dict:
     return out
 
 
-def check_gru_step(gru_step: Callable) -> None:
-    gen = generator(501)
-    for case, B, D, H, dtype in [("B=3, D=4, H=5, float64", 3, 4, 5, torch.float64), ("B=1, D=2, H=3, float64", 1, 2, 3, torch.float64),
-                                 ("B=2, D=3, H=4, float32", 2, 3, 4, torch.float32)]:
+def _check_step(fn: Callable, name: str, seed: int, cases: list, reference: Callable, mistakes_of: Callable) -> None:
+    """One GRU step against ``reference`` on random inputs of each case; a wrong value is matched to ``mistakes_of``."""
+    gen = generator(seed)
+    for case, B, D, H, dtype in cases:
         x, h = randn(gen, B, D, dtype=dtype), randn(gen, B, H, dtype=dtype)
         W_ih, W_hh, b_ih, b_hh = _params(gen, D, H, dtype)
         args = (x, h, W_ih, W_hh, b_ih, b_hh)
         before = snapshot(*args)
-        expected, mistakes = _step(*args), _variants(*args, H)  # from the inputs, before the call
-        got = call(gru_step, "gru_step", case, *args)
-        expect_unchanged("gru_step", before, args, ["x_t", "h_prev", "W_ih", "W_hh", "b_ih", "b_hh"])
+        expected, mistakes = reference(*args), mistakes_of(*args, H)  # from the inputs, before the call
+        got = call(fn, name, case, *args)
+        expect_unchanged(name, before, args, ["x_t", "h_prev", "W_ih", "W_hh", "b_ih", "b_hh"])
         expect_close("h_t", got, expected, case, atol=TOL[dtype], mistakes=mistakes)
         expect_dtype("h_t", got, dtype, case)
+
+
+_STEP_CASES = [("B=3, D=4, H=5, float64", 3, 4, 5, torch.float64), ("B=1, D=2, H=3, float64", 1, 2, 3, torch.float64),
+               ("B=2, D=3, H=4, float32", 2, 3, 4, torch.float32)]
+
+
+def check_gru_step(gru_step: Callable) -> None:
+    _check_step(gru_step, "gru_step", 501, _STEP_CASES, _step, _variants)
 
 
 # ----------------------------------------------------------------------------- gru_from_rnn
@@ -194,19 +202,8 @@ def _cho_mistakes(x, h, W_ih, W_hh, b_ih, b_hh, H) -> dict:
 
 
 def check_cho_gru_step(cho_gru_step: Callable) -> None:
-    gen = generator(504)
-    for case, B, D, H, dtype in [("B=3, D=4, H=5, float64", 3, 4, 5, torch.float64), ("B=1, D=2, H=3, float64", 1, 2, 3, torch.float64),
-                                 ("B=4, D=1, H=1, float64", 4, 1, 1, torch.float64),
-                                 ("B=2, D=3, H=4, float32", 2, 3, 4, torch.float32)]:
-        x, h = randn(gen, B, D, dtype=dtype), randn(gen, B, H, dtype=dtype)
-        W_ih, W_hh, b_ih, b_hh = _params(gen, D, H, dtype)
-        args = (x, h, W_ih, W_hh, b_ih, b_hh)
-        before = snapshot(*args)
-        expected, mistakes = _cho(*args), _cho_mistakes(*args, H)  # from the inputs, before the call
-        got = call(cho_gru_step, "cho_gru_step", case, *args)
-        expect_unchanged("cho_gru_step", before, args, ["x_t", "h_prev", "W_ih", "W_hh", "b_ih", "b_hh"])
-        expect_close("h_t", got, expected, case, atol=TOL[dtype], mistakes=mistakes)
-        expect_dtype("h_t", got, dtype, case)
+    cases = _STEP_CASES[:2] + [("B=4, D=1, H=1, float64", 4, 1, 1, torch.float64)] + _STEP_CASES[2:]
+    _check_step(cho_gru_step, "cho_gru_step", 504, cases, _cho, _cho_mistakes)
 
 
 def check_gru_forward(gru_forward: Callable) -> None:
