@@ -25,7 +25,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from autograder.checks import CheckFailure
+from autograder.checks import CheckFailure, cases_for
 from autograder.kernels import InfrastructureError, KernelGone, Zygote, describe_status
 from autograder.limits import Limits
 from autograder.notebooks import Assignment, hidden_part, merge
@@ -125,7 +125,8 @@ def grade_notebook(nb: dict, student: str, assignment: Assignment, limits: Limit
             elif cell.kind == "test" and cell.grade_id in tests:
                 test = tests[cell.grade_id]
                 session.stderr.clear()
-                error = run_check(session, test, hidden_part(cell.source))
+                with cases_for(student):  # the hidden cases are drawn for this student
+                    error = run_check(session, test, hidden_part(cell.source))
                 session.release()
                 result.tests.append(verdict(test, result.forbidden.get(test.exercise), error,
                                             "".join(session.stderr), limits))

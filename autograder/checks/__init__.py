@@ -13,8 +13,11 @@ imported, so a notebook that later re-binds ``numpy.allclose`` or
 """
 from __future__ import annotations
 
+import contextlib as _contextlib
+import contextvars as _contextvars
 import copy as _copy
-from typing import Any, Callable, Mapping
+import hashlib as _hashlib
+from typing import Any, Callable, Iterator, Mapping
 
 import numpy as _np_module
 import torch as _torch_module
@@ -33,6 +36,41 @@ _float64 = _np_module.float64
 _ndarray = _np_module.ndarray
 _Tensor = _torch_module.Tensor
 _deepcopy = _copy.deepcopy
+
+
+_student = _contextvars.ContextVar("rnncourse_checks_student", default="")
+
+
+@_contextlib.contextmanager
+def cases_for(student: str) -> Iterator[None]:
+    """Draw the random cases of the checks run inside this block for ``student`` (see ``case_seed``)."""
+    token = _student.set(str(student))
+    try:
+        yield
+    finally:
+        _student.reset(token)
+
+
+def case_seed(base: int) -> int:
+    """The seed of a check's random cases: ``base`` itself outside grading (unit tests), and in grading a
+    number drawn from ``base`` and the student's id, so inputs harvested from one student's feedback do not
+    transfer to another's notebook. The same student always gets the same cases."""
+    student = _student.get()
+    if not student:
+        return int(base)
+    digest = _hashlib.sha256(f"{student}\0{int(base)}".encode()).digest()
+    return int.from_bytes(digest[:4], "big")
+
+
+def student_text(err: BaseException, limit: int = 300) -> str:
+    """What a student's exception says, cut to its last non-empty line and ``limit`` characters: enough to
+    recognise the error, too little to print a hidden case's inputs back into the feedback."""
+    try:
+        lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
+    except Exception:  # noqa: BLE001 - an exception whose str() fails still has a type
+        lines = []
+    text = lines[-1] if lines else ""
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def to_numpy(value: Any) -> _np_module.ndarray:
@@ -67,7 +105,8 @@ def call(fn: Callable, name: str, case: str, *args: Any, **kwargs: Any) -> Any:
     except CheckFailure:
         raise
     except Exception as err:  # noqa: BLE001 - any student error becomes a readable failure
-        raise CheckFailure(f"{name} raised {type(err).__name__}: {err} ({case})") from None
+        kind = getattr(err, "remote_name", type(err).__name__)
+        raise CheckFailure(f"{name} raised {kind}: {student_text(err)} ({case})") from None
 
 
 def expect_shape(what: str, got: Any, shape: tuple, case: str) -> None:
