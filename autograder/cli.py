@@ -41,6 +41,10 @@ def main(argv: list[str] | None = None) -> int:
                         "(e.g. sqlite:///gradebook.db), creating students and assignments as needed")
     g.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
                    help="grade on the Dask cluster whose scheduler is at this address (default: local workers)")
+    g.add_argument("--sandbox-privileges", default="full", choices=["full", "as-user", "without-namespaces"],
+                   help="full (default): every sandbox layer this user can build. The others are for testing "
+                        "grading without privileges: as-user builds the sandbox as an ordinary user's grader would, "
+                        "without-namespaces as on a system that forbids user namespaces")
     _add_limits(g)
     r = sub.add_parser("release", help="regenerate chapters/ from solutions/")
     r.add_argument("--check", action="store_true", help="only check that chapters/ is up to date")
@@ -55,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return grade(args.submissions, args.out, args.workers, args.force, args.assignment, args.student,
                      _limits(args), progress=not args.no_progress and sys.stderr.isatty(), gradebook=args.gradebook,
-                     scheduler=args.scheduler)
+                     scheduler=args.scheduler, privileges=args.sandbox_privileges)
     if args.command == "release":
         from autograder.release import release
 

@@ -53,7 +53,6 @@ def _plugin() -> GradingPlugin:
 
 def _grade_task(student: str, aid: str, nb: dict, limits: dict) -> tuple[str, str]:
     """On a Dask worker: grade one notebook. InfrastructureError makes the task fail (and be retried)."""
-    from autograder.engine import grade_notebook
     from autograder.kernels import InfrastructureError
     from autograder.limits import Limits
     from autograder.notebooks import load_assignment
@@ -61,11 +60,10 @@ def _grade_task(student: str, aid: str, nb: dict, limits: dict) -> tuple[str, st
     plugin = _plugin()
     with plugin.lock:
         try:
-            result = grade_notebook(nb, student, load_assignment(aid), Limits(**limits), plugin.grader.zygote,
-                                    plugin.grader.policy)
-        except InfrastructureError:
+            result = plugin.grader.grade(nb, student, load_assignment(aid), Limits(**limits))
+        except InfrastructureError as err:
             plugin.grader.close()  # a fresh factory for the next try
-            raise
+            raise RuntimeError(f"grading machinery: {err}") from None  # an Exception, which Dask retries
     return result.to_json(), get_worker().address
 
 
@@ -127,7 +125,10 @@ class Cluster:
             student, aid = futures[fut]
             if fut.status == "finished":
                 text, worker = fut.result()
-                on_result(student, aid, text, worker)
+                try:
+                    on_result(student, aid, text, worker)
+                except (OSError, ValueError) as err:
+                    failures.append(f"{student}/{aid}: its result cannot be stored ({err})"[:500])
             else:
                 failures.append(f"{student}/{aid}: {fut.exception()!r}"[:500])
             fut.release()

@@ -25,14 +25,15 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from autograder.checks import CheckFailure, cases_for
+from autograder.checks import CheckFailure, cases_for, student_text
 from autograder.kernels import InfrastructureError, KernelGone, Zygote, describe_status
 from autograder.limits import Limits
-from autograder.notebooks import Assignment, hidden_part, merge
+from autograder.notebooks import Assignment, MergedCell, hidden_part, merge
 from autograder.policy_process import PolicyProcess
-from autograder.remote import Deadline, Session
+from autograder.remote import Deadline, RemoteError, Session
 from autograder.results import NotebookResult, TestResult
-from autograder.source_rules import prelude, served_helpers
+from autograder.served import HelperProcess, served_helpers
+from autograder.source_rules import prelude
 
 START_TIMEOUT = 120.0  # seconds for a kernel to start and run the prelude
 MAX_LISTED = 20  # added cells that were not run, listed one by one in a result
@@ -55,15 +56,29 @@ def verdict(test: Any, exercise_forbidden: str | None, error: BaseException | No
     result = TestResult(test.grade_id, test.points)
     if exercise_forbidden is not None:
         result.status, result.message = "forbidden", f"not graded: {exercise_forbidden}"
+    elif isinstance(error, GraderFault):
+        result.status, result.message = "error", GRADER_FAULT_MESSAGE
     elif error is not None:
         result.message = _message(error)
     elif stderr.strip():
         result.message = "the code wrote to stderr during the test (a warning counts as a failure): " + \
-            stderr.strip().splitlines()[-1]
+            student_text(stderr)
     else:
         result.passed, result.points = True, test.points
     result.message = result.message[:limits.max_message_chars]
     return result
+
+
+#: what a student reads where the grader's own check code failed (the instructor gets the cause)
+GRADER_FAULT_MESSAGE = ("this test could not be graded because of a fault in the grader, not in your code; "
+                        "your instructor has been told")
+
+
+class GraderFault(Exception):
+    """A hidden check's own code raised (a bug of the check, not the student's answer): never a grade."""
+
+    def __init__(self, grade_id: str, error: BaseException) -> None:
+        super().__init__(f"{grade_id}: the check raised {type(error).__name__}: {str(error)[:300]}")
 
 
 def _message(error: BaseException) -> str:
@@ -71,11 +86,18 @@ def _message(error: BaseException) -> str:
         return str(error)
     if isinstance(error, AssertionError):
         return f"AssertionError: {error}".rstrip(": ")
-    return f"{getattr(error, 'remote_name', type(error).__name__)}: {error}"
+    return f"{getattr(error, 'remote_name', type(error).__name__)}: {student_text(error)}".rstrip(": ")
+
+
+def _students(error: BaseException) -> bool:
+    """Whether an exception out of a hidden block is the student's outcome: a check's verdict, an assertion,
+    or an exception the student's own code raised in the kernel. Anything else is the check's own fault."""
+    return isinstance(error, (CheckFailure, AssertionError, RemoteError)) or hasattr(error, "remote_name")
 
 
 def run_check(session: Session, test: Any, source: str) -> BaseException | None:
-    """Run one test cell's hidden block here against the student's objects; the exception it raised, if any."""
+    """Run one test cell's hidden block here against the student's objects; the exception it raised, if any
+    (a :class:`GraderFault` where the check's own code failed)."""
     names = _Names(session)
     names["__builtins__"] = __builtins__
     try:
@@ -83,13 +105,35 @@ def run_check(session: Session, test: Any, source: str) -> BaseException | None:
     except (KernelGone, Deadline):
         raise
     except Exception as err:  # noqa: BLE001 - a failing check is the test's outcome
-        return err
+        return err if _students(err) else GraderFault(test.grade_id, err)
     return None
 
 
+def _step_name(cell: MergedCell, added: int) -> str:
+    if cell.kind == "answer":
+        return f"the answer cell {cell.grade_id}"
+    if cell.kind == "test":
+        return f"the test {cell.grade_id}"
+    return f"the code cell you added (number {added} of those)"
+
+
 def grade_notebook(nb: dict, student: str, assignment: Assignment, limits: Limits, zygote: Zygote,
-                   policy: PolicyProcess) -> NotebookResult:
-    """Grade one parsed notebook. Raises InfrastructureError when grading itself cannot work."""
+                   policy: PolicyProcess, helpers: HelperProcess | None = None) -> NotebookResult:
+    """Grade one parsed notebook. Raises InfrastructureError when grading itself cannot work.
+
+    ``helpers``: the worker's process for the course helpers an answer may call (one of its own if None).
+    """
+    own_helpers = helpers is None
+    helpers = helpers if helpers is not None else HelperProcess()
+    try:
+        return _grade(nb, student, assignment, limits, zygote, policy, helpers)
+    finally:
+        if own_helpers:
+            helpers.close()
+
+
+def _grade(nb: dict, student: str, assignment: Assignment, limits: Limits, zygote: Zygote, policy: PolicyProcess,
+           helpers: HelperProcess) -> NotebookResult:
     aid = assignment.aid
     result = NotebookResult(student, aid)
     cells = merge(assignment, nb)
@@ -104,6 +148,8 @@ def grade_notebook(nb: dict, student: str, assignment: Assignment, limits: Limit
     started = time.monotonic()
     kernel = _start_kernel(zygote, limits, aid)
     session = Session(kernel, started + START_TIMEOUT)
+    step, added = "the start of the kernel", 0
+    notebook_end = float("inf")
     try:
         try:
             ready = session.wait_ready()
@@ -114,9 +160,11 @@ def grade_notebook(nb: dict, student: str, assignment: Assignment, limits: Limit
         if ready.get("broken"):
             raise InfrastructureError(f"the sandboxed kernel cannot run the course's prelude: {ready['broken']} "
                                       "(can the kernel's user read the interpreter and the virtual environment?)")
-        session.bind(served_helpers(aid))
+        session.bind(served_helpers(aid, helpers, lambda: session.deadline))
         notebook_end = time.monotonic() + limits.notebook_timeout
         for index, cell in enumerate(cells):
+            added += cell.kind == "student"
+            step = _step_name(cell, added)
             session.deadline = min(time.monotonic() + limits.cell_timeout, notebook_end)
             if cell.kind in ("answer", "student") and index not in blocked:
                 outcome = session.exec(cell.source)
@@ -127,23 +175,25 @@ def grade_notebook(nb: dict, student: str, assignment: Assignment, limits: Limit
                 session.stderr.clear()
                 with cases_for(student):  # the hidden cases are drawn for this student
                     error = run_check(session, test, hidden_part(cell.source))
+                if isinstance(error, GraderFault):
+                    result.grader_errors.append(str(error))
                 session.release()
                 result.tests.append(verdict(test, result.forbidden.get(test.exercise), error,
                                             "".join(session.stderr), limits))
     except Deadline:
         result.status = "timeout"
-        result.detail = (f"the notebook ran past its time limit ({limits.cell_timeout:g} s per cell or test, "
-                         f"{limits.notebook_timeout:g} s in all)")
+        if time.monotonic() >= notebook_end:
+            result.detail = (f"the notebook ran past its time limit of {limits.notebook_timeout:g} s "
+                             f"(in {step})")
+        else:
+            result.detail = f"{step} ran past its time limit of {limits.cell_timeout:g} s"
     except KernelGone as err:
         status = kernel.kill()
-        result.status, result.detail = "error", f"the kernel died ({err}; {describe_status(status)})"
+        result.status, result.detail = "error", f"the kernel died in {step} ({err}; {describe_status(status)})"
     finally:
-        if not kernel.finished:
-            try:
-                session.send({"op": "bye"})
-                kernel.kill(grace=5.0)
-            except KernelGone:
-                kernel.kill()
+        _close(session, kernel)
+    if result.grader_errors and result.status == "ok":
+        result.status, result.detail = "error", GRADER_FAULT_MESSAGE
     done = {t.grade_id for t in result.tests}
     for test in assignment.tests:  # test cells the notebook did not reach
         if test.grade_id not in done:
@@ -155,7 +205,19 @@ def grade_notebook(nb: dict, student: str, assignment: Assignment, limits: Limit
                                            message=message[:limits.max_message_chars]))
     order = [t.grade_id for t in assignment.tests]
     result.tests.sort(key=lambda t: order.index(t.grade_id))
-    return result
+    return result.cleaned()
+
+
+def _close(session: Session, kernel) -> None:
+    """Tell the kernel to stop, give it a moment, then make sure: it never outlives its notebook."""
+    if kernel.finished:
+        return
+    session.deadline = time.monotonic() + 2.0
+    try:
+        session.send({"op": "bye"})
+        kernel.kill(grace=5.0)
+    except (KernelGone, Deadline):
+        kernel.kill()
 
 
 def _start_kernel(zygote: Zygote, limits: Limits, aid: str):

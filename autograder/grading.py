@@ -29,7 +29,8 @@ from autograder.limits import Limits
 from autograder.notebooks import Assignment, load_assignment
 from autograder.policy_process import PolicyProcess
 from autograder.results import NotebookResult, refused
-from autograder.sandbox import describe_layers
+from autograder.sandbox import describe_layers, weakening_variables
+from autograder.served import HelperProcess
 from autograder.submissions import inspect_submission
 
 REPO = Path(__file__).resolve().parent.parent
@@ -73,28 +74,38 @@ def read_submission(student: str, aid: str, submissions: Path, assignment: Assig
 
 
 class Worker:
-    """What one grading thread holds: a kernel factory and a source-rules process."""
+    """What one grading thread holds: a kernel factory, a source-rules process and a course-helper process.
 
-    def __init__(self) -> None:
-        self.zygote = Zygote()
+    A worker serves one notebook at a time: its processes are not safe to share between threads.
+    """
+
+    def __init__(self, privileges: str = "full") -> None:
+        self.zygote = Zygote(privileges)
         self.policy = PolicyProcess()
+        self.helpers = HelperProcess()
+
+    def grade(self, nb: dict, student: str, assignment: Assignment, limits: Limits) -> NotebookResult:
+        return grade_notebook(nb, student, assignment, limits, self.zygote, self.policy, self.helpers)
 
     def close(self) -> None:
         self.zygote.close()
         self.policy.close()
+        self.helpers.close()
 
 
 def canary(assignment: Assignment, worker: Worker, limits: Limits) -> tuple[NotebookResult, str | None]:
     """Grade the solution (must earn full marks) and the blank release (must earn 0): grading works here, or why not."""
     solution = json.loads((REPO / "solutions" / assignment.aid / f"{assignment.aid}.ipynb").read_text("utf-8"))
     release = json.loads((REPO / "chapters" / assignment.aid / f"{assignment.aid}.ipynb").read_text("utf-8"))
-    full = grade_notebook(solution, "canary", assignment, limits, worker.zygote, worker.policy)
+    full = worker.grade(solution, "canary", assignment, limits)
+    if full.grader_errors:
+        return full, f"a hidden check of {assignment.aid} fails on the solution: {full.grader_errors[0]}"
     if full.points != assignment.max_points:
         failed = [f"{t.grade_id}: {t.message}" for t in full.tests if not t.passed][:3]
         return full, (f"the solution of {assignment.aid} earns {full.points:g} of {assignment.max_points:g} points "
                       f"in the sandboxed kernel (status {full.status}{': ' + full.detail if full.detail else ''}; "
                       + "; ".join(failed) + ")")
-    blank = grade_notebook(release, "canary", assignment, limits, worker.zygote, worker.policy)
+    blank = worker.grade(release, "canary", assignment, limits)
     if blank.points != 0:
         return full, f"the blank release of {assignment.aid} earns {blank.points:g} points"
     return full, None
@@ -118,16 +129,23 @@ def load_result(path: Path) -> NotebookResult | None:
         return None
 
 
-def write_outputs(out: Path, pairs: list[tuple[str, str]], assignments: dict[str, Assignment]) -> Path:
-    """grades.csv (sorted, one row per student × assignment × test cell) and the feedback pages."""
-    rows = []
+def write_outputs(out: Path, pairs: list[tuple[str, str]], assignments: dict[str, Assignment]) -> tuple[Path, list[str]]:
+    """grades.csv (sorted, one row per student × assignment × test cell) and the feedback pages.
+
+    Each notebook is written on its own: one whose result or page cannot be written is listed in the problems
+    returned (and has no rows), and every other notebook still gets its rows and its page.
+    """
+    rows, problems = [], []
     for student, aid in pairs:
         res = load_result(result_path(out, student, aid))
         if res is None:
+            problems.append(f"{student}/{aid}: its stored result cannot be read (run again to grade it again)")
             continue
-        for t in res.tests:
-            rows.append([student, aid, t.grade_id, _fmt(t.points), _fmt(t.max_points), t.status])
-        feedback.write(out / "feedback" / student / aid / f"{aid}.html", res, assignments[aid])
+        try:
+            feedback.write(out / "feedback" / student / aid / f"{aid}.html", res, assignments[aid])
+        except (OSError, ValueError) as err:
+            problems.append(f"{student}/{aid}: its feedback page cannot be written ({err})")
+        rows += [[student, aid, t.grade_id, _fmt(t.points), _fmt(t.max_points), t.status] for t in res.tests]
     rows.sort(key=lambda r: (r[0], r[1], r[2]))
     csv_path = out / "grades.csv"
     tmp = csv_path.with_suffix(".csv.tmp")
@@ -136,7 +154,7 @@ def write_outputs(out: Path, pairs: list[tuple[str, str]], assignments: dict[str
         w.writerow(CSV_HEADER)
         w.writerows(rows)
     os.replace(tmp, csv_path)
-    return csv_path
+    return csv_path, problems
 
 
 def _fmt(x: float) -> str:
@@ -172,52 +190,85 @@ class Progress:
                 f"{self.rate():.1f} notebooks/min; per worker: {per}")
 
 
+#: exit codes of ``grade``
+EXIT_OK, EXIT_USAGE, EXIT_MACHINERY, EXIT_GRADER_FAULTS = 0, 2, 3, 4
+
+
 def grade(submissions: Path, out: Path, workers: int | None = None, force: bool = False,
           only: str | None = None, only_student: str | None = None, limits: Limits | None = None,
-          progress: bool = True, log=print, gradebook: str | None = None, scheduler: str | None = None) -> int:
-    """Grade every submission; returns the exit code: 0 when every notebook was graded, 3 when grading failed.
+          progress: bool = True, log=print, gradebook: str | None = None, scheduler: str | None = None,
+          privileges: str = "full") -> int:
+    """Grade every submission; returns the exit code (``EXIT_*``).
+
+    0: every notebook was graded and written. 2: the command cannot start (a missing folder, an environment
+    variable that would weaken the sandbox). 3: grading cannot work (a canary failed, kernels keep failing):
+    no grades.csv. 4: grades.csv was written, but some notebooks hold a fault of the grader (a hidden check's
+    own code failed) or could not be written; they are listed, and their rows say ``error``.
 
     Without ``scheduler``: a pool of local workers. With it: the Dask cluster at that address
     (:mod:`autograder.cluster`). Either way results are written per notebook as they arrive.
+    ``privileges``: how much of its privilege the sandbox uses (:data:`autograder.sandbox.PRIVILEGES`; the
+    tests ask for less than ``full``).
     """
     submissions, out = Path(submissions).resolve(), Path(out).resolve()
     limits = limits or Limits()
+    weakening = weakening_variables()
+    if weakening:
+        log(f"error: {', '.join(weakening)} is set in the environment. Grading refuses to run with a variable that "
+            "once weakened the sandbox: unset it (the tests choose the sandbox's privileges with "
+            "--sandbox-privileges instead).")
+        return EXIT_USAGE
     if not submissions.is_dir():
         log(f"error: SUBMISSIONS must be a folder, got {submissions}")
-        return 2
+        return EXIT_USAGE
     assignments = {aid: load_assignment(aid) for aid in sorted(p.name for p in (REPO / "solutions").iterdir()
                                                                if (p / f"{p.name}.ipynb").exists())}
     pairs = discover(submissions, assignments, only, only_student)
     todo = [(s, a) for s, a in pairs if force or load_result(result_path(out, s, a)) is None]
     aids = sorted({a for _, a in todo})
-    run = _run_on_cluster if scheduler else _run_locally
-    failures = run(todo, aids, submissions, out, assignments, limits, progress, log,
-                   scheduler or max(1, min(workers or os.cpu_count() or 1, max(1, len(todo)))), len(pairs))
+    if scheduler:
+        failures = _run_on_cluster(todo, aids, submissions, out, assignments, limits, progress, log, scheduler,
+                                   len(pairs))
+    else:
+        n_workers = max(1, min(workers or os.cpu_count() or 1, max(1, len(todo))))
+        failures = _run_locally(todo, aids, submissions, out, assignments, limits, progress, log, n_workers,
+                                len(pairs), privileges)
     if failures is None:
-        return 3
+        return EXIT_MACHINERY
     if failures:
         log(f"error: {len(failures)} notebook(s) could not be graded for reasons of the grading machinery, "
             f"not of the submissions; they were not graded and no grades.csv was written. First: {failures[0]}")
-        return 3
-    csv_path = write_outputs(out, pairs, assignments)
+        return EXIT_MACHINERY
+    csv_path, problems = write_outputs(out, pairs, assignments)
+    results = [r for r in (load_result(result_path(out, s, a)) for s, a in pairs) if r]
     if gradebook:
         from autograder.nbgrader_bridge import write_gradebook
 
-        n = write_gradebook(gradebook, [r for r in (load_result(result_path(out, s, a)) for s, a in pairs) if r])
+        n = write_gradebook(gradebook, results)
         log(f"wrote {n} notebooks' scores into the gradebook {gradebook}")
-    log(f"wrote {csv_path} and feedback for {len(pairs)} notebooks")
-    return 0
+    log(f"wrote {csv_path} and feedback for {len(pairs) - len(problems)} of {len(pairs)} notebooks")
+    faults = [f"{r.student_id}/{r.assignment_id}: {e}" for r in results for e in r.grader_errors]
+    if faults or problems:
+        log(f"error: {len(faults)} hidden check(s) failed in the grader's own code and {len(problems)} notebook(s) "
+            "could not be written. These are faults of the grader, not of the students: their rows say error; "
+            "fix the cause and grade them again with --force --student ID.")
+        for line in (faults + problems)[:50]:
+            log(f"  {line}")
+        return EXIT_GRADER_FAULTS
+    return EXIT_OK
 
 
-def _run_locally(todo, aids, submissions, out, assignments, limits, progress, log, workers, n_pairs):
-    """Grade ``todo`` with local workers; the machinery's failures (None: the canary failed)."""
+def _run_locally(todo, aids, submissions, out, assignments, limits, progress, log, workers, n_pairs,
+                 privileges="full"):
+    """Grade ``todo`` with local workers, each used by one thread at a time; the machinery's failures (None: a
+    canary failed)."""
     pool: queue.Queue[Worker] = queue.Queue()
-    team = [Worker() for _ in range(workers)]
+    team = [Worker(privileges) for _ in range(workers)]
     for w in team:
         pool.put(w)
     failures: list[str] = []
     try:
-        if todo and not _canaries(aids, assignments, team, limits, log):
+        if todo and not _canaries(aids, assignments, pool, len(team), limits, log):
             return None
         out.mkdir(parents=True, exist_ok=True)
         log(f"grading {len(todo)} notebooks ({n_pairs - len(todo)} already graded) with {workers} workers")
@@ -232,14 +283,18 @@ def _run_locally(todo, aids, submissions, out, assignments, limits, progress, lo
                     try:
                         res = read_submission(student, aid, submissions, assignments[aid], limits)
                         if isinstance(res, dict):
-                            res = grade_notebook(res, student, assignments[aid], limits, w.zygote, w.policy)
+                            res = w.grade(res, student, assignments[aid], limits)
                         break
                     except InfrastructureError as err:
                         w.close()
                         if attempt == 2:
                             failures.append(f"{student}/{aid}: {err}")
                             return
-                _write_json_atomic(result_path(out, student, aid), res.to_json())
+                try:
+                    _write_json_atomic(result_path(out, student, aid), res.to_json())
+                except (OSError, ValueError) as err:
+                    failures.append(f"{student}/{aid}: its result cannot be written ({err})")
+                    return
                 bar.advance(names[id(w)])
             finally:
                 pool.put(w)
@@ -300,12 +355,19 @@ def _run_on_cluster(todo, aids, submissions, out, assignments, limits, progress,
     return failures
 
 
-def _canaries(aids: list[str], assignments: dict[str, Assignment], team: list[Worker], limits: Limits,
-              log) -> bool:
-    """Run the canary of every assignment about to be graded, in parallel; print the sandbox layers once."""
-    with ThreadPoolExecutor(len(team)) as ex:
-        outcomes = list(ex.map(lambda i: _canary_safe(assignments[aids[i]], team[i % len(team)], limits),
-                               range(len(aids))))
+def _canaries(aids: list[str], assignments: dict[str, Assignment], pool: "queue.Queue[Worker]", workers: int,
+              limits: Limits, log) -> bool:
+    """Run the canary of every assignment about to be graded, in parallel, each on a worker taken from ``pool``
+    (so no worker serves two threads at once); print the sandbox layers once."""
+    def run(aid: str):
+        worker = pool.get()
+        try:
+            return _canary_safe(assignments[aid], worker, limits)
+        finally:
+            pool.put(worker)
+
+    with ThreadPoolExecutor(workers) as ex:
+        outcomes = list(ex.map(run, aids))
     reported = False
     for aid, (res, problem) in zip(aids, outcomes):
         if res is not None and res.layers and not reported:

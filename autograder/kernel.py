@@ -206,8 +206,12 @@ class Kernel:
             self.memo[key] = (reply, rbufs)
         if reply.get("op") == "return":
             return wire.decode(reply.get("value"), rbufs, self._ref_in)
-        raise RuntimeError(f"the test's callback raised {str(reply.get('ename', 'an error'))[:100]}: "
-                           f"{str(reply.get('evalue', ''))[:MAX_MESSAGE]}")
+        # the grader's function raised: the same builtin exception here (a RuntimeError naming it otherwise)
+        ename, evalue = str(reply.get("ename", "an error"))[:100], str(reply.get("evalue", ""))[:MAX_MESSAGE]
+        error = getattr(builtins, ename, None)
+        if isinstance(error, type) and issubclass(error, Exception):
+            raise error(evalue)
+        raise RuntimeError(f"the grader's function raised {ename}: {evalue}")
 
     # -------------------------------------------------------------- requests
     def resolve(self, target: Any) -> Any:

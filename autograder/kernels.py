@@ -33,29 +33,59 @@ from autograder.limits import Limits
 REPO = Path(__file__).resolve().parent.parent
 
 
-class InfrastructureError(Exception):
-    """Grading itself cannot work here; never a student's grade."""
+class InfrastructureError(BaseException):
+    """Grading itself cannot work here; never a student's grade.
+
+    Like :class:`KernelGone` it is no ``Exception``: a hidden check's ``except Exception`` around a call of the
+    student's code cannot turn it into the student's failure.
+    """
 
 
-class KernelGone(Exception):
-    """The kernel died, went silent or broke the protocol while running student code."""
+class KernelGone(BaseException):
+    """The kernel died, went silent or broke the protocol while running student code (no ``Exception``, so that
+    no check's ``except Exception`` mistakes it for an error of the student's function)."""
+
+
+#: the only variables of the grader's environment that reach the kernels (``HOME`` is set to the kernel's /tmp):
+#: an instructor's tokens and passwords stay in the grader
+KERNEL_ENVIRONMENT = ("PATH", "LANG", "LANGUAGE", "TZ", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
+                      "OPENBLAS_NUM_THREADS", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "NUMEXPR_NUM_THREADS",
+                      "VECLIB_MAXIMUM_THREADS")
+
+
+def kernel_environment(environ: dict | None = None) -> dict[str, str]:
+    """The environment a kernel factory (and so every kernel) starts with: an allowlist of the grader's."""
+    environ = os.environ if environ is None else environ
+    env = {k: v for k, v in environ.items() if k in KERNEL_ENVIRONMENT or k.startswith("LC_")}
+    env.update(HOME="/tmp", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONDONTWRITEBYTECODE="1",
+               PYTHONPATH=os.pathsep.join([str(REPO), environ.get("PYTHONPATH", "")]).rstrip(os.pathsep))
+    env.setdefault("PATH", os.defpath)
+    return env
 
 
 class Zygote:
-    """One pre-loaded kernel factory, started on first use and restarted if it dies."""
+    """One pre-loaded kernel factory, started on first use and restarted if it dies.
 
-    def __init__(self) -> None:
+    ``privileges``: how much of the grader's privilege the kernels' sandbox uses
+    (:data:`autograder.sandbox.PRIVILEGES`; the tests ask for less than ``full``).
+    """
+
+    def __init__(self, privileges: str = "full") -> None:
+        from autograder.sandbox import PRIVILEGES
+
+        if privileges not in PRIVILEGES:
+            raise ValueError(f"privileges must be one of {', '.join(PRIVILEGES)}, got {privileges!r}")
+        self.privileges = privileges
         self.proc: subprocess.Popen | None = None
         self.sock: socket.socket | None = None
         self.log = tempfile.TemporaryFile()
 
     def start(self) -> None:
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONDONTWRITEBYTECODE="1")
-        env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-        self.proc = subprocess.Popen([sys.executable, "-m", "autograder.zygote", str(theirs.fileno())],
+        self.proc = subprocess.Popen([sys.executable, "-m", "autograder.zygote", str(theirs.fileno()),
+                                      self.privileges],
                                      pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.DEVNULL, stderr=self.log, env=env, cwd="/",
+                                     stdout=subprocess.DEVNULL, stderr=self.log, env=kernel_environment(), cwd="/",
                                      start_new_session=True)
         theirs.close()
         self.sock = mine
@@ -104,6 +134,7 @@ class Zygote:
             os.close(to_kernel_w)
             os.close(from_kernel_r)
             raise InfrastructureError(f"the kernel factory refused a job: {reply}")
+        os.set_blocking(to_kernel_w, False)  # the grader's writes wait on its deadlines, never on the kernel
         return KernelProcess(self, job, reply["pid"], wire.Channel(from_kernel_r, to_kernel_w), root)
 
     def wait_exit(self, job: str, timeout: float) -> int | None:

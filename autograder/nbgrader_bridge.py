@@ -57,7 +57,6 @@ def _is_test(cell: NotebookNode) -> bool:
 
 def _grade_here(nb: NotebookNode, student: str, aid: str):
     """Grade ``nb`` with the shared worker, after the chapter's canary (once per process)."""
-    from autograder.engine import grade_notebook
     from autograder.grading import canary
     from autograder.kernels import InfrastructureError
     from autograder.limits import Limits
@@ -74,7 +73,11 @@ def _grade_here(nb: NotebookNode, student: str, aid: str):
                 _canaries[aid] = str(err)
         if _canaries[aid]:
             raise RuntimeError(f"grading cannot work on this machine: {_canaries[aid]}")
-        return grade_notebook(_plain(nb), student, assignment, limits, worker.zygote, worker.policy)
+        result = worker.grade(_plain(nb), student, assignment, limits)
+    if result.grader_errors:  # never a grade: nbgrader records this notebook as failed and exits non-zero
+        raise RuntimeError(f"a hidden check failed in the grader's own code, not in {student}'s: "
+                           f"{result.grader_errors[0]}")
+    return result
 
 
 def _mark_test_cells(nb: NotebookNode, result: NotebookResult) -> None:

@@ -32,8 +32,10 @@ import numpy as np
 import torch
 
 from autograder import wire
-from autograder.kernels import KernelGone, KernelProcess
+from autograder.kernels import InfrastructureError, KernelGone, KernelProcess
+from autograder.text import clean_text
 
+MAX_TEXT = 4000  # characters kept of any text the kernel sends (messages, stderr)
 _BUILTIN_ERRORS = {name: obj for name, obj in vars(builtins).items()
                    if isinstance(obj, type) and issubclass(obj, Exception)}
 
@@ -42,21 +44,22 @@ class RemoteError(Exception):
     """The student's code raised an exception of a type that only exists in the kernel."""
 
 
-class Deadline(Exception):
-    """The kernel did not answer within the time the grader allows (the notebook gets ``timeout``)."""
+class Deadline(BaseException):
+    """The kernel did not answer within the time the grader allows (the notebook gets ``timeout``); no
+    ``Exception``, so that no check's ``except Exception`` mistakes it for an error of the student's function."""
 
 
 def remote_exception(reply: dict) -> Exception:
     """An exception of the builtin class nearest to what the student's code raised, with its message."""
     names = reply.get("mro") if isinstance(reply.get("mro"), list) else []
-    message = str(reply.get("evalue", ""))[:4000]
+    message = clean_text(str(reply.get("evalue", ""))[:MAX_TEXT])
     for name in [str(reply.get("ename", "")), *map(str, names)]:
         if name in _BUILTIN_ERRORS:
             exc = _BUILTIN_ERRORS[name](message)
             break
     else:
         exc = RemoteError(message)
-    exc.remote_name = str(reply.get("ename", "Exception"))[:100]  # type: ignore[attr-defined]
+    exc.remote_name = clean_text(str(reply.get("ename", "Exception"))[:100])  # type: ignore[attr-defined]
     return exc
 
 
@@ -74,16 +77,24 @@ class Session:
         self.callback_ids: dict[int, int] = {}  # id() of a callable sent before -> its callback id
         self.standing: set[int] = set()  # callbacks bound for the whole notebook (course helpers)
         self.stderr: list[str] = []  # what the student's code wrote to stderr during calls since the last reset
+        self.budget = wire.Budget()  # what decoding the message last received may still build
 
     # ------------------------------------------------------------------ messages
     def send(self, header: dict, bufs: list[bytes] | None = None) -> None:
+        """Send a message within the current deadline: a kernel that stops reading cannot hold the grader."""
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise Deadline
         self.seq += 1
         try:
-            self.chan.send({**header, "job": self.job, "seq": self.seq}, bufs)
+            self.chan.send({**header, "job": self.job, "seq": self.seq}, bufs, timeout=left)
+        except TimeoutError:
+            raise Deadline from None
         except wire.ChannelClosed as err:
             raise KernelGone(str(err)) from None
 
     def recv(self) -> tuple[dict, list[bytes]]:
+        """The kernel's next message within the current deadline; what decoding it may build starts afresh."""
         left = self.deadline - time.monotonic()
         if left <= 0:
             raise Deadline
@@ -96,6 +107,7 @@ class Session:
         self.peer_seq += 1
         if header.get("job") != self.job or header.get("seq") != self.peer_seq:
             raise KernelGone("the kernel sent a message out of sequence")
+        self.budget = wire.Budget()
         return header, bufs
 
     def wait_ready(self) -> dict:
@@ -113,7 +125,7 @@ class Session:
                 if args is not None:
                     self._apply_sync(reply, rbufs, args)
                 if isinstance(reply.get("stderr"), str) and reply["stderr"]:
-                    self.stderr.append(reply["stderr"][:4000])
+                    self.stderr.append(clean_text(reply["stderr"][:MAX_TEXT]))
                 return reply, rbufs
             self._answer_callback(reply, rbufs, args)
 
@@ -134,7 +146,7 @@ class Session:
             value = fn(*cargs, **{str(k): v for k, v in ckwargs.items()})
             out: list[bytes] = []
             self.send({"op": "return", "value": wire.encode(value, out, self._ref_out)}, out)
-        except KernelGone:
+        except (KernelGone, Deadline, InfrastructureError):
             raise
         except Exception as exc:  # noqa: BLE001 - the callback's own error goes back to the caller in the kernel
             self.send({"op": "raise", "ename": type(exc).__name__, "evalue": str(exc)[:1000]})
@@ -154,11 +166,12 @@ class Session:
 
     def _ref_in(self, node: dict) -> Any:
         if node["t"] == "handle":
-            return RemoteObject(self, node["id"], str(node.get("type", "object"))[:200])
+            return RemoteObject(self, node["id"], clean_text(str(node.get("type", "object"))[:200]))
         raise wire.WireError("the kernel sent a callable reference")
 
     def decode(self, node: Any, bufs: list[bytes]) -> Any:
-        return wire.decode(node, bufs, self._ref_in)
+        """A value of the message last received, within that message's budget."""
+        return wire.decode(node, bufs, self._ref_in, budget=self.budget)
 
     def _apply_sync(self, msg: dict, bufs: list[bytes], args: Any) -> None:
         """Mirror the kernel's in-place changes to array arguments onto the caller's objects."""
@@ -167,12 +180,12 @@ class Session:
             raise KernelGone("a malformed sync list")
         for entry in entries:
             try:
-                value = wire.decode(entry["value"], bufs)
+                value = wire.decode(entry["value"], bufs, budget=self.budget)
                 target = args
                 for key in entry["path"]:
                     target = target[key]
             except (KeyError, IndexError, TypeError, wire.WireError) as err:
-                raise KernelGone(f"a malformed sync entry ({err})") from None
+                raise KernelGone(f"a malformed sync entry ({str(err)[:200]})") from None
             _assign(target, value, bool(entry.get("rg")))
 
     # ------------------------------------------------------------------ requests
@@ -180,7 +193,8 @@ class Session:
         reply, _ = self.request({"op": "exec", "source": source})
         if reply.get("op") != "done":
             raise KernelGone("the kernel answered a cell with something else")
-        return {k: reply.get(k) for k in ("error", "ename", "evalue", "stdout", "stderr")}
+        return {"error": reply.get("error") is True,
+                **{k: clean_text(str(reply.get(k) or ""))[:MAX_TEXT] for k in ("ename", "evalue", "stdout", "stderr")}}
 
     def call(self, target: str | int, attr: str | None, args: tuple, kwargs: dict, invoke: bool = True,
              repeat: int | None = None) -> Any:
@@ -216,7 +230,10 @@ class Session:
         reply, rbufs = self.request({"op": "backward", "call": call_id, "grads": wire.encode(grads, bufs)}, bufs)
         if reply.get("op") != "return":
             raise remote_exception(reply)
-        got = wire.decode(reply.get("value"), rbufs)
+        try:
+            got = self.decode(reply.get("value"), rbufs)
+        except wire.WireError as err:
+            raise KernelGone(f"the kernel's gradients are malformed ({str(err)[:200]})") from None
         if not isinstance(got, list):
             raise KernelGone("the kernel's gradients are malformed")
         return got
@@ -225,7 +242,10 @@ class Session:
         reply, rbufs = self.request({"op": "inspect", "target": target})
         if reply.get("op") != "return":
             raise remote_exception(reply)
-        info = wire.decode(reply.get("value"), rbufs)
+        try:
+            info = self.decode(reply.get("value"), rbufs)
+        except wire.WireError as err:
+            raise KernelGone(f"the kernel's description is malformed ({str(err)[:200]})") from None
         if not isinstance(info, dict):
             raise KernelGone("the kernel's description is malformed")
         return info

@@ -10,13 +10,19 @@ exercise's code broke the course's source rules and never ran), ``timeout``,
 ``error`` (the kernel died or broke the protocol), and the refusals of the
 file itself: ``missing``, ``wrong-name``, ``invalid-notebook``, ``too-large``,
 ``too-many-cells``.
+
+Every string in a result is made writable text (:func:`autograder.text.clean_tree`)
+when the result is stored and when it is read back, so no student's output can
+stop the writing of ``grades.csv`` or a feedback page.
 """
 from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
 
-RESULT_VERSION = 2
+from autograder.text import clean_tree
+
+RESULT_VERSION = 3
 
 REFUSALS = {
     "missing": "no notebook was submitted",
@@ -52,6 +58,7 @@ class NotebookResult:
     dropped_cells: list[str] = field(default_factory=list)  # added cells that were not run, and why
     cell_errors: dict[str, str] = field(default_factory=dict)  # answer grade_id -> what its cell raised
     layers: dict = field(default_factory=dict)  # the kernel's sandbox layers
+    grader_errors: list[str] = field(default_factory=list)  # faults of the grader's own check code (instructor only)
     version: int = RESULT_VERSION
 
     @property
@@ -66,19 +73,26 @@ class NotebookResult:
         return next((t for t in self.tests if t.grade_id == grade_id), None)
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=1)
+        return json.dumps(clean_tree(asdict(self)), indent=1)
 
     @classmethod
     def from_json(cls, text: str) -> "NotebookResult | None":
-        """The result stored in ``text``, or None if it is unreadable or of another version."""
+        """The result stored in ``text``, or None if it is unreadable or of another version (then it is graded
+        again)."""
         try:
-            data = json.loads(text)
+            data = clean_tree(json.loads(text))
             if data.get("version") != RESULT_VERSION:
                 return None
             data["tests"] = [TestResult(**t) for t in data["tests"]]
             return cls(**data)
-        except (ValueError, TypeError, KeyError, AttributeError):
+        except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
             return None
+
+    def cleaned(self) -> "NotebookResult":
+        """The same result with every string made writable text (what storing and reading it back give)."""
+        result = NotebookResult.from_json(self.to_json())
+        assert result is not None
+        return result
 
 
 def refused(student: str, aid: str, status: str, tests: list[tuple[str, float]]) -> NotebookResult:

@@ -105,11 +105,21 @@ _WITHOUT = {
     "system-call filter": "the kernel's namespace, mount and debugging interfaces stay reachable",
 }
 
-#: set in the grader's environment, the kernels are started as an ordinary user's would be, even by root: in a
-#: user namespace, without a change of user; set to WITHOUT_NAMESPACES, as on a system that forbids user
-#: namespaces (the tests use both to check grading without privileges)
-AS_USER = "RNNCOURSE_SANDBOX_AS_USER"
-WITHOUT_NAMESPACES = "without-namespaces"
+#: how much of the grader's own privilege the kernels' sandbox uses (``Zygote(privileges=…)``): ``FULL`` is every
+#: layer the grader's user can build (root's, or an ordinary user's in user namespaces); the tests ask for
+#: ``AS_USER`` (root builds the sandbox as an ordinary user's grader would, in a user namespace and without a
+#: change of user) and ``WITHOUT_NAMESPACES`` (as on a system that forbids user namespaces)
+FULL, AS_USER, WITHOUT_NAMESPACES = "full", "as-user", "without-namespaces"
+PRIVILEGES = (FULL, AS_USER, WITHOUT_NAMESPACES)
+#: environment variables that once changed the sandbox: a grader started with any of them set refuses to run
+WEAKENING_VARIABLES = ("RNNCOURSE_SANDBOX_AS_USER",)
+
+
+def weakening_variables(environ: dict | None = None) -> list[str]:
+    """The variables among ``WEAKENING_VARIABLES`` (or any other ``RNNCOURSE_SANDBOX_*``) set in ``environ``."""
+    environ = os.environ if environ is None else environ
+    return sorted(k for k in environ if k in WEAKENING_VARIABLES or k.startswith("RNNCOURSE_SANDBOX"))
+
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
@@ -360,12 +370,13 @@ def _no_new_privs() -> str:
 
 
 def launch(channel_fds: tuple[int, int], root_dir: str, limits: Limits,
-           run_kernel: Callable[[dict], None]) -> None:
+           run_kernel: Callable[[dict], None], privileges: str = FULL) -> None:
     """In a keeper freshly forked from the zygote: start the notebook's kernel in its sandbox; never returns.
 
     ``channel_fds``: the kernel's ends of its private pipes (read, write);
     ``root_dir``: an empty folder that becomes the kernel's root (root only);
-    ``run_kernel(layers)``: called in the sealed kernel process.
+    ``run_kernel(layers)``: called in the sealed kernel process;
+    ``privileges``: one of ``PRIVILEGES``.
     The keeper exits with the kernel's exit code, or 128 + the signal that killed it.
     """
     layers: dict[str, dict] = {}
@@ -382,7 +393,7 @@ def launch(channel_fds: tuple[int, int], root_dir: str, limits: Limits,
         layers["private channel"] = {"on": True, "detail": "every other descriptor closed"}
         _pdeathsig()  # the keeper dies with the zygote
         os.setsid()
-        is_root = os.geteuid() == 0 and not os.environ.get(AS_USER)
+        is_root = os.geteuid() == 0 and privileges == FULL
         uid = sandbox_uid(os.getpid()) if is_root else None
         flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS
         unshared, why_not = 0, "needs root or user namespaces"
@@ -395,7 +406,7 @@ def launch(channel_fds: tuple[int, int], root_dir: str, limits: Limits,
                 why_not = f"unshare failed ({os.strerror(ctypes.get_errno())}): the grader runs without CAP_SYS_ADMIN"
         else:
             _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-            if os.environ.get(AS_USER) == WITHOUT_NAMESPACES:
+            if privileges == WITHOUT_NAMESPACES:
                 why_not = f"needs root (the grader runs as uid {os.geteuid()}) or user namespaces (switched off)"
             else:
                 unshared, reason = _unshare_as_user(flags)

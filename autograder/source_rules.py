@@ -525,18 +525,3 @@ def prelude(chapter: str) -> str:
     if "torch" in _allowed(chapter):
         lines += ["import torch", "from torch import nn", "import torch.nn.functional as F"]
     return "\n".join(lines) + "\n"
-
-
-def served_helpers(chapter: str) -> dict:
-    """The course's functions an answer of ``chapter`` may call (``REFERENCE_ALLOWED``): in grading they are
-    not in the kernel, which never holds the reference package; the grader answers their calls on plain data."""
-    import inspect
-
-    import rnncourse
-
-    found = {}
-    for name in sorted(REFERENCE_ALLOWED.get(chapter, ())):
-        fn = getattr(rnncourse, name, None)
-        if inspect.isfunction(fn):
-            found[name] = fn
-    return found

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from autograder.engine import grade_notebook
 from autograder.grading import Worker
 from autograder.kernels import InfrastructureError
 from autograder.limits import Limits
@@ -34,7 +33,7 @@ def validate_result(notebook: Path, limits: Limits | None = None) -> NotebookRes
         return REFUSALS.get(status, status).format(aid=aid)
     worker = Worker()
     try:
-        return grade_notebook(nb, "you", load_assignment(aid), limits, worker.zygote, worker.policy)
+        return worker.grade(nb, "you", load_assignment(aid), limits)
     finally:
         worker.close()
 

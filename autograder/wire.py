@@ -13,7 +13,12 @@ channel as its raw bytes with its dtype and shape, never pickled.
 bytes with exact types (a plain ``numpy.ndarray``, a plain ``torch.Tensor``,
 ``float``, ``int`` ...), takes shapes from the data, accepts only the dtypes
 in ``NUMPY_DTYPES``/``TORCH_DTYPES``, and refuses anything malformed, too deep
-or too large with :class:`WireError`. Whatever the other side's objects claim
+or too large with :class:`WireError`. One :class:`Budget` per message bounds
+what decoding it may build: ``MAX_ITEMS`` values and ``MAX_DECODED`` bytes,
+every array counted each time a value refers to it, so a frame that points a
+million values at one buffer is refused before it costs memory. Strings are
+made valid text on the way in (``clean_text``: a lone surrogate cannot be
+written as UTF-8 anywhere downstream). Whatever the other side's objects claim
 to be (an ``ndarray`` subclass that wins every comparison, a ``float`` whose
 subtraction is 0), what arrives is data.
 
@@ -36,6 +41,8 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from autograder.text import clean_text
+
 #: largest frame either side accepts (the checks' arguments and results are far smaller)
 MAX_FRAME = 64 * 2**20
 #: largest JSON header
@@ -45,6 +52,8 @@ MAX_DEPTH = 32
 MAX_ITEMS = 200_000
 #: longest string value
 MAX_STR = 2**20
+#: bytes of arrays, tensors and strings that decoding one message may build, a buffer counted at every reference
+MAX_DECODED = 128 * 2**20
 
 NUMPY_DTYPES = {name: np.dtype(name) for name in
                 ("float64", "float32", "float16", "int64", "int32", "int16", "int8", "uint8", "bool")}
@@ -71,7 +80,7 @@ def pack(header: dict, bufs: list[bytes] | None = None) -> bytes:
     return struct.pack(">I", len(body)) + body
 
 
-def unpack(body: bytes) -> tuple[dict, list[bytes]]:
+def unpack(body: bytes) -> tuple[dict, list]:
     if len(body) < 4:
         raise WireError("a frame without a header")
     (hlen,) = struct.unpack(">I", body[:4])
@@ -86,9 +95,9 @@ def unpack(body: bytes) -> tuple[dict, list[bytes]]:
     lengths = header["bufs"]
     if not all(type(n) is int and n >= 0 for n in lengths) or 4 + hlen + sum(lengths) != len(body):
         raise WireError("a frame whose buffers do not add up")
-    bufs, at = [], 4 + hlen
+    view, bufs, at = memoryview(body), [], 4 + hlen
     for n in lengths:
-        bufs.append(body[at:at + n])
+        bufs.append(view[at:at + n])  # views, not copies: a frame's bytes are held once
         at += n
     return header, bufs
 
@@ -100,14 +109,21 @@ class Channel:
         self.read_fd, self.write_fd = read_fd, write_fd
         self._buf = bytearray()
 
-    def send(self, header: dict, bufs: list[bytes] | None = None) -> None:
+    def send(self, header: dict, bufs: list[bytes] | None = None, timeout: float | None = None) -> None:
+        """Write one message; ``TimeoutError`` if the other side has not taken it all within ``timeout`` seconds
+        (the trusted side's end is non-blocking, so a peer that stops reading cannot hold it)."""
         data = memoryview(pack(header, bufs))
-        try:
-            while data:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while data:
+            if deadline is not None or not os.get_blocking(self.write_fd):
+                _wait(self.write_fd, select.POLLOUT, deadline)
+            try:
                 n = os.write(self.write_fd, data)
-                data = data[n:]
-        except (BrokenPipeError, OSError) as err:
-            raise ChannelClosed(f"the channel is closed ({err})") from None
+            except BlockingIOError:
+                continue
+            except OSError as err:
+                raise ChannelClosed(f"the channel is closed ({err})") from None
+            data = data[n:]
 
     def recv(self, timeout: float | None = None) -> tuple[dict, list[bytes]]:
         """The next message; ``TimeoutError`` past ``timeout`` seconds, ``ChannelClosed`` at end of input."""
@@ -122,14 +138,11 @@ class Channel:
                     del self._buf[:4 + n]
                     return unpack(body)
             if deadline is not None:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise TimeoutError
-                ready, _, _ = select.select([self.read_fd], [], [], left)
-                if not ready:
-                    raise TimeoutError
+                _wait(self.read_fd, select.POLLIN, deadline)
             try:
                 chunk = os.read(self.read_fd, 1 << 20)
+            except BlockingIOError:
+                continue
             except OSError as err:
                 raise ChannelClosed(f"the channel is closed ({err})") from None
             if not chunk:
@@ -142,6 +155,18 @@ class Channel:
                 os.close(fd)
             except OSError:
                 pass
+
+
+def _wait(fd: int, event: int, deadline: float | None) -> None:
+    """Until ``fd`` is ready for ``event`` (or has hung up); ``TimeoutError`` at ``deadline``."""
+    poller = select.poll()
+    poller.register(fd, event)
+    while True:
+        left = None if deadline is None else deadline - time.monotonic()
+        if left is not None and left <= 0:
+            raise TimeoutError
+        if poller.poll(None if left is None else max(1, math.ceil(left * 1000))):
+            return
 
 
 # ----------------------------------------------------------------------------------------------- values
@@ -202,20 +227,28 @@ def _float_text(x: float) -> str | float:
     return x if math.isfinite(x) else repr(x)  # JSON has no nan/inf: send them as text
 
 
-class _Budget:
-    def __init__(self) -> None:
-        self.items = 0
+class Budget:
+    """What decoding one message may still build: values and bytes (shared by every ``decode`` of the message)."""
 
-    def take(self) -> None:
-        self.items += 1
-        if self.items > MAX_ITEMS:
-            raise WireError(f"the value holds more than {MAX_ITEMS} items")
+    def __init__(self, items: int = MAX_ITEMS, nbytes: int = MAX_DECODED) -> None:
+        self.items, self.nbytes = items, nbytes
+
+    def take(self, nbytes: int = 0) -> None:
+        self.items -= 1
+        self.nbytes -= nbytes
+        if self.items < 0:
+            raise WireError(f"a message that holds more than {MAX_ITEMS} values")
+        if self.nbytes < 0:
+            raise WireError(f"a message whose values need more than {MAX_DECODED // 2**20} MiB")
 
 
 def decode(node: Any, bufs: list[bytes], ref: Callable[[dict], Any] | None = None, depth: int = 0,
-           budget: _Budget | None = None) -> Any:
-    """Build a value from a tagged tree, strictly: exact types, shapes from the data, known dtypes only."""
-    budget = budget or _Budget()
+           budget: Budget | None = None) -> Any:
+    """Build a value from a tagged tree, strictly: exact types, shapes from the data, known dtypes only.
+
+    ``budget``: the message's, when several values of one message are decoded (each call makes its own otherwise).
+    """
+    budget = budget if budget is not None else Budget()
     budget.take()
     if depth > MAX_DEPTH:
         raise WireError("the value is nested too deeply")
@@ -239,27 +272,29 @@ def decode(node: Any, bufs: list[bytes], ref: Callable[[dict], Any] | None = Non
         v = _exact(node.get("v"), str)
         if len(v) > MAX_STR:
             raise WireError("a string over the size limit")
-        return v
+        budget.take(4 * len(v))
+        return clean_text(v, controls=False)
     if t == "npscalar":
         dtype = _dtype(node, NUMPY_DTYPES)
-        raw = _buf(node, bufs, dtype.itemsize)
+        raw = _buf(node, bufs, dtype.itemsize, budget)
         return np.frombuffer(raw, dtype=dtype)[0].copy()
     if t == "ndarray":
         dtype = _dtype(node, NUMPY_DTYPES)
         shape = _shape(node)
-        raw = _buf(node, bufs, dtype.itemsize * math.prod(shape))
+        raw = _buf(node, bufs, dtype.itemsize * math.prod(shape), budget)
         return np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
     if t == "tensor":
         dtype = _dtype(node, TORCH_DTYPES)
         shape = _shape(node)
         itemsize = torch.empty((), dtype=dtype).element_size()
-        raw = _buf(node, bufs, itemsize * math.prod(shape))
+        raw = _buf(node, bufs, itemsize * math.prod(shape), budget)
         flat = torch.frombuffer(bytearray(raw), dtype=torch.uint8) if raw else torch.empty(0, dtype=torch.uint8)
         return flat.view(dtype).reshape(shape).clone()
     if t == "dtype":
         return _dtype({"dtype": node.get("v")}, TORCH_DTYPES)
     if t == "generator":
         raw = bufs[_index(node, bufs)]
+        budget.take(len(raw))
         gen = torch.Generator()
         try:
             gen.set_state(torch.frombuffer(bytearray(raw), dtype=torch.uint8).clone())
@@ -334,8 +369,9 @@ def _index(node: dict, bufs: list[bytes]) -> int:
     return i
 
 
-def _buf(node: dict, bufs: list[bytes], size: int) -> bytes:
+def _buf(node: dict, bufs: list[bytes], size: int, budget: Budget) -> bytes:
     raw = bufs[_index(node, bufs)]
     if len(raw) != size:
         raise WireError(f"{len(raw)} bytes where dtype and shape need {size}")
+    budget.take(size)  # the copy that decoding makes
     return raw

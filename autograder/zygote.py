@@ -1,6 +1,6 @@
 """The kernel factory: a pre-loaded process that forks one fresh, sealed kernel per notebook.
 
-Started once per grading worker (``python -m autograder.zygote``) with one end
+Started once per grading worker (``python -m autograder.zygote FD PRIVILEGES``) with one end
 of a Unix socket pair as its only link to the grader, it imports what every
 kernel needs (numpy, torch, the kernel and wire modules) — the slow part of
 every notebook's start-up — and then waits for jobs. It never imports the
@@ -61,7 +61,7 @@ def _reap_orphans(keepers: set[int]) -> None:
             return
 
 
-def _start(job: dict, fds: list[int]) -> int:
+def _start(job: dict, fds: list[int], privileges: str) -> int:
     from autograder import kernel, sandbox, wire
     from autograder.limits import Limits
 
@@ -72,7 +72,8 @@ def _start(job: dict, fds: list[int]) -> int:
             read_fd, write_fd = fds
             sandbox.launch((read_fd, write_fd), job["root"], limits,
                            lambda layers: kernel.run(wire.Channel(read_fd, write_fd), job["job"],
-                                                     limits.max_output_bytes, job["prelude"], layers))
+                                                     limits.max_output_bytes, job["prelude"], layers),
+                           privileges)
         finally:
             os._exit(125)
     for fd in fds:
@@ -86,6 +87,7 @@ def main() -> int:
     ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER: a kernel's orphans come back here
     ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG: die with the grader
     sock = socket.socket(fileno=int(sys.argv[1]))
+    privileges = sys.argv[2] if len(sys.argv) > 2 else "full"
     _preload()
     from autograder import kernel, sandbox, wire  # noqa: F401 - loaded once, used by every kernel
 
@@ -107,7 +109,7 @@ def main() -> int:
                     job = json.loads(data)
                     if len(fds) != 2:
                         raise ValueError("a job needs exactly two descriptors")
-                    pid = _start(job, fds)
+                    pid = _start(job, fds, privileges)
                 except (ValueError, KeyError, TypeError) as err:
                     for extra in fds:
                         os.close(extra)

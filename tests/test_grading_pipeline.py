@@ -144,13 +144,12 @@ def user_namespaces_allowed() -> bool:
     return subprocess.run(["unshare", "--user", "true"], capture_output=True).returncode == 0
 
 
-@pytest.mark.parametrize("as_user", ["1", WITHOUT_NAMESPACES])
+@pytest.mark.parametrize("as_user", [AS_USER, WITHOUT_NAMESPACES])
 def test_same_grades_without_root_privileges(klass, graded, tmp_path, as_user):
     """An ordinary user's grader: in user namespaces where the system allows them, else without namespaces."""
     out = tmp_path / "user"
-    env = dict(os.environ, **{AS_USER: as_user})
-    proc = subprocess.run([sys.executable, "-m", "autograder", "grade", str(klass), "--out", str(out)],
-                          capture_output=True, text=True, timeout=600, cwd=REPO, env=env)
+    proc = subprocess.run([sys.executable, "-m", "autograder", "grade", str(klass), "--out", str(out),
+                           "--sandbox-privileges", as_user], capture_output=True, text=True, timeout=600, cwd=REPO)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     namespaces = as_user != WITHOUT_NAMESPACES and user_namespaces_allowed()
     for layer in ("process containment", "filesystem allowlist", "network namespace"):

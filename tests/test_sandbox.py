@@ -16,7 +16,7 @@ import pytest
 from autograder.kernels import KernelGone, Zygote
 from autograder.limits import Limits
 from autograder.remote import Deadline, Session
-from autograder.sandbox import AS_USER, LAYERS, describe_layers, layer_on, python_paths, sandbox_uid
+from autograder.sandbox import AS_USER, FULL, LAYERS, describe_layers, layer_on, python_paths, sandbox_uid
 from autograder.source_rules import prelude
 from autograder.submissions import inspect_submission
 from tests.notebook_utils import REPO
@@ -27,17 +27,8 @@ SECRET = REPO / "solutions" / "01_rnn" / "01_rnn.ipynb"
 @pytest.fixture(scope="module", params=["grader's own privileges", "as an ordinary user"])
 def zygote(request):
     """The kernel factory as the grader starts it, and as an ordinary user's grader would get it."""
-    saved = os.environ.get(AS_USER)
-    if request.param == "as an ordinary user":
-        os.environ[AS_USER] = "1"
-    try:
-        z = Zygote()
-        z.start()  # the zygote reads the environment when it starts
-    finally:
-        if saved is None:
-            os.environ.pop(AS_USER, None)
-        else:
-            os.environ[AS_USER] = saved
+    z = Zygote(AS_USER if request.param == "as an ordinary user" else FULL)
+    z.start()
     yield z
     z.close()
 

@@ -115,12 +115,11 @@ def test_course_helpers_an_answer_may_use_are_answered_by_the_grader(zygote):
     assert result.points == assignment.max_points, [t.message for t in result.tests]
 
 
-def test_a_served_helper_may_call_back_into_the_students_code(zygote):
-    """Chapter 9's answers may use chapter 7's greedy_decode with their own step function: the grader runs the
-    helper and calls the kernel's step function back while the kernel waits for the helper's answer."""
+def test_only_the_helpers_a_chapter_needs_are_served(zygote):
+    """Chapter 9's exercises need none of the course's decoders or training loops: grading does not run them for
+    an answer (they would compute in the grader on the student's behalf), so calling one is a NameError."""
     result, assignment = grade_solution_with_prefix(
         "09_captioning", "init_state_from_features",
         "def _step(prefix):\n    return torch.log_softmax(torch.tensor([0.0, 0, 0, 1.0 * len(prefix), 2]), 0)\n"
-        "_seq = greedy_decode(_step, 0, 1, 5)\nassert _seq == [4, 3, 3, 3, 3], _seq\n", zygote)
-    assert not result.cell_errors, result.cell_errors
-    assert result.status == "ok" and result.points == assignment.max_points, [t.message for t in result.tests]
+        "_seq = greedy_decode(_step, 0, 1, 5)\n", zygote)
+    assert result.cell_errors == {"init_state_from_features": "NameError: name 'greedy_decode' is not defined"}

@@ -74,10 +74,13 @@ def student_text(err: BaseException, limit: int = 300) -> str:
 
 
 def to_numpy(value: Any) -> _np_module.ndarray:
-    """A float64 numpy copy of an array, tensor or number (for comparisons)."""
-    if isinstance(value, _Tensor):
-        return value.detach().cpu().double().numpy()
-    return _asarray(value, dtype=_float64)
+    """A float64 numpy copy of an array, tensor or number (for comparisons); CheckFailure if it is none of these."""
+    try:
+        if isinstance(value, _Tensor):
+            return value.detach().cpu().double().numpy()
+        return _asarray(value, dtype=_float64)
+    except (TypeError, ValueError, RuntimeError):
+        raise CheckFailure(f"expected numbers (an array, a tensor or a float), got {type(value).__name__}") from None
 
 
 def max_diff(a: Any, b: Any) -> float:
@@ -92,8 +95,10 @@ def max_diff(a: Any, b: Any) -> float:
 
 
 def shape_of(value: Any) -> tuple | None:
-    shape = getattr(value, "shape", None)
-    return tuple(shape) if shape is not None else None
+    """The shape of an array or tensor; None for anything else (a number, a list, an object in the kernel)."""
+    if not isinstance(value, (_ndarray, _Tensor, _np_module.generic)):
+        return None
+    return tuple(value.shape)
 
 
 def call(fn: Callable, name: str, case: str, *args: Any, **kwargs: Any) -> Any:
