@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +15,7 @@ from autograder import policy_process
 from autograder.kernels import InfrastructureError
 from autograder.notebooks import load_assignment, merge
 from autograder.policy_process import COMMAND, UNANALYSABLE, PolicyProcess
+from autograder.submissions import inspect_submission
 from tests.notebook_utils import REPO
 
 SOLUTION = json.loads((REPO / "solutions" / "01_rnn" / "01_rnn.ipynb").read_text())
@@ -98,3 +100,38 @@ def test_code_too_deep_to_analyse_refuses_that_notebooks_answers(policies, expre
     assert report.forbidden == {gid: UNANALYSABLE for gid in answers}
     assert sorted(report.blocked) == [i for i, c in enumerate(cells) if c.kind in ("answer", "student")]
     assert policy.check("01_rnn", _cells()).forbidden == {}  # the next notebook is analysed as usual
+
+
+def _submission(tmp_path: Path, nb: dict) -> tuple[Path, Path]:
+    root = tmp_path / "subs"
+    path = root / "s" / "01_rnn" / "01_rnn.ipynb"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(nb))
+    return path, root
+
+
+def test_a_schema_check_that_breaks_is_an_infrastructure_error(tmp_path, monkeypatch):
+    import nbformat
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the validator's schema file is missing")
+
+    path, root = _submission(tmp_path, SOLUTION)
+    assert inspect_submission(path, root, "01_rnn.ipynb")[0] is None
+    monkeypatch.setattr(nbformat, "validate", broken)
+    with pytest.raises(InfrastructureError, match="RuntimeError: the validator's schema file is missing"):
+        inspect_submission(path, root, "01_rnn.ipynb")
+
+
+@pytest.mark.parametrize("change", [{"nbformat_minor": None}, {"nbformat_minor": "5"}, {"cell_id": ["a"]},
+                                    {"cell_id": {"a": 1}}, {"outputs": "none"}])
+def test_malformed_notebooks_are_invalid_not_infrastructure(tmp_path, change):
+    nb = json.loads(json.dumps(SOLUTION))
+    if "nbformat_minor" in change:
+        nb["nbformat_minor"] = change["nbformat_minor"]
+    elif "cell_id" in change:
+        nb["cells"][0]["id"] = change["cell_id"]
+    else:
+        next(c for c in nb["cells"] if c["cell_type"] == "code")["outputs"] = change["outputs"]
+    path, root = _submission(tmp_path, nb)
+    assert inspect_submission(path, root, "01_rnn.ipynb")[0] == "invalid-notebook"
