@@ -231,8 +231,8 @@ class _Scope:
 
 
 class _Scopes(ast.NodeVisitor):
-    """The scope every name of a cell belongs to, as Python's compiler assigns it; ``uses`` holds the
-    nodes that read a name (loads and augmented assignments)."""
+    """The scope every name of a cell belongs to, as Python's compiler assigns it; ``reads`` tells the
+    names that are read (loads and augmented assignments) from those that are only bound."""
 
     def __init__(self, tree: ast.AST) -> None:
         self.scope = _Scope("module")
