@@ -18,10 +18,12 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 if HERE not in sys.path:
     sys.path.insert(0, HERE)
 
-from autograder.nbgrader_bridge import Normalise, TrustedAutograde, use_trusted_validation  # noqa: E402
+from autograder.nbgrader_bridge import (Normalise, RestoreCellFlags, TrustedAutograde,  # noqa: E402
+                                        use_trusted_validation)
 from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor  # noqa: E402
 from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearHiddenTests,  # noqa: E402
-                                    GetGrades, IgnorePattern, LimitOutput, SaveAutoGrades)
+                                    ClearOutput, DeduplicateIds, GetGrades, IgnorePattern, LimitOutput,
+                                    OverwriteCells, OverwriteKernelspec, SaveAutoGrades)
 
 c = get_config()  # noqa: F821 - provided by nbgrader when it loads this file
 
@@ -46,8 +48,12 @@ c.GenerateAssignment.preprocessors = [
     "nbgrader.preprocessors.ClearMarkScheme", "nbgrader.preprocessors.ComputeChecksums",
     "nbgrader.preprocessors.CheckCellMetadata", Normalise]
 
-# grading: the course's engine in place of Execute; a test cell the student deleted is restored
+# grading: the course's engine in place of Execute; a test cell the student deleted is restored, and every
+# course cell gets its nbgrader flags back before OverwriteCells compares checksums (a test cell re-flagged
+# as an answer would otherwise stop autograde for that student)
 c.OverwriteCells.add_missing_cells = True
+c.Autograde.sanitize_preprocessors = [ClearOutput, DeduplicateIds, OverwriteKernelspec, RestoreCellFlags,
+                                      OverwriteCells, CheckCellMetadata]
 c.Autograde.autograde_preprocessors = [TrustedAutograde, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
                                        SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
 

@@ -149,6 +149,48 @@ def _plain(nb: NotebookNode) -> dict:
     return json.loads(json.dumps(nb))
 
 
+#: the nbgrader metadata that tells nbgrader what a cell is (and enters the checksum it compares)
+CELL_FLAGS = ("grade", "solution", "locked", "points", "grade_id", "task")
+
+
+class RestoreCellFlags(NbGraderPreprocessor):
+    """Every course cell's nbgrader flags (``CELL_FLAGS``) as ``solutions/<aid>/<aid>.ipynb`` has them.
+
+    nbgrader's ``OverwriteCells`` restores a cell's source, type, points and
+    checksum but not its ``grade``/``solution`` flags, which enter the checksum:
+    a test cell re-flagged as an answer cell would stop ``nbgrader autograde``
+    for that student with "Inconsistent checksums". Placed before
+    ``OverwriteCells`` in ``Autograde.sanitize_preprocessors``; cells whose
+    ``grade_id`` is not the course's are left to nbgrader.
+    """
+
+    def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
+        from autograder.notebooks import load_assignment, nbgrader_meta
+
+        aid = resources["nbgrader"]["assignment"]
+        try:
+            source = load_assignment(aid).cells
+        except FileNotFoundError:
+            self.log.warning("%s is not one of the course's assignments: its cells' nbgrader flags are kept", aid)
+            return nb, resources
+        flags = {m["grade_id"]: m for m in map(nbgrader_meta, source) if m.get("grade_id")}
+        for cell in nb.cells:
+            meta = nbgrader_meta(cell)
+            want = flags.get(meta.get("grade_id"))
+            if want is None:
+                continue
+            changed = sorted(k for k in CELL_FLAGS if meta.get(k) != want.get(k))
+            for key in changed:
+                if key in want:
+                    meta[key] = want[key]
+                else:
+                    del meta[key]
+            if changed:
+                self.log.warning("cell %s: nbgrader flags %s restored from the source notebook",
+                                 want["grade_id"], ", ".join(changed))
+        return nb, resources
+
+
 class Normalise(NbGraderPreprocessor):
     """Released notebooks without outputs or cell ids and with the course's kernelspec (as ``release`` writes)."""
 

@@ -18,7 +18,12 @@ Rules, everywhere:
   course's reference package (``rnncourse``) or the grader (``autograder``);
 - no ``eval``/``exec``/``compile``/``__import__``/``open``/``input``/
   ``breakpoint``/``globals``/``locals``/``vars``/``getattr``/``setattr``/
-  ``delattr``/``exit``/``quit``/``help``/``get_ipython`` (``FORBIDDEN_NAMES``);
+  ``delattr``/``exit``/``quit``/``help``/``get_ipython`` (``FORBIDDEN_NAMES``).
+  Such a name may be bound (a parameter named ``input``) and used where it is
+  certainly that binding: a local of a function, lambda or comprehension, or a
+  closure over one. At module level, in a class body or after ``global`` it is
+  forbidden even where the cell binds it, because there Python falls back to
+  the builtin whenever the binding is missing (``if False: exec = 1``);
 - no dunder names or attributes (``x.__class__``, ``__subclasses__``,
   ``__globals__``, ``__builtins__`` …; ``super().__init__`` is fine), no
   defining special methods other than ``DEFINABLE_DUNDERS`` (an ``__eq__`` or
@@ -198,6 +203,151 @@ def _bound_names(tree: ast.AST) -> set[str]:
     return names
 
 
+@dataclass(eq=False)
+class _Scope:
+    """One scope of a cell: ``module``, ``class`` or ``function`` (functions, lambdas and comprehensions)."""
+
+    kind: str
+    parent: "_Scope | None" = None
+    bound: set[str] = field(default_factory=set)
+    declared_global: set[str] = field(default_factory=set)
+    declared_nonlocal: set[str] = field(default_factory=set)
+    comprehension: bool = False
+
+    def owns(self, name: str) -> bool:
+        """Whether ``name`` used here is certainly a binding of the code's own: a local or closure cell of a
+        function scope, which Python never looks up in the builtins (module and class bodies do)."""
+        if self.kind != "function":
+            return False
+        scope: _Scope | None = self
+        while scope is not None and scope.kind != "module":
+            if scope.kind == "function":
+                if name in scope.declared_global:
+                    return False
+                if name in scope.bound or name in scope.declared_nonlocal:
+                    return True
+            scope = scope.parent  # class bodies are not enclosing scopes of the functions inside them
+        return False
+
+
+class _Scopes(ast.NodeVisitor):
+    """The scope every name of a cell belongs to, as Python's compiler assigns it; ``reads`` tells the
+    names that are read (loads and augmented assignments) from those that are only bound."""
+
+    def __init__(self, tree: ast.AST) -> None:
+        self.scope = _Scope("module")
+        self.of: dict[int, _Scope] = {}
+        self.augmented: set[int] = set()
+        self.visit(tree)
+
+    def is_own(self, node: ast.Name) -> bool:
+        scope = self.of.get(id(node))
+        return scope is not None and scope.owns(node.id)
+
+    def reads(self, node: ast.Name) -> bool:
+        return isinstance(node.ctx, ast.Load) or id(node) in self.augmented
+
+    def _inside(self, scope: _Scope, nodes: list) -> None:
+        outer, self.scope = self.scope, scope
+        for node in nodes:
+            if node is not None:
+                self.visit(node)
+        self.scope = outer
+
+    def _signature(self, args: ast.arguments) -> set[str]:
+        """Visits what a definition evaluates where it stands (defaults, annotations); returns its parameters."""
+        params = args.posonlyargs + args.args + args.kwonlyargs + [a for a in (args.vararg, args.kwarg) if a]
+        for node in args.defaults + args.kw_defaults + [a.annotation for a in params]:
+            if node is not None:
+                self.visit(node)
+        return {a.arg for a in params}
+
+    def visit_FunctionDef(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
+        for decorator in node.decorator_list:
+            self.visit(decorator)
+        params = self._signature(node.args)
+        if node.returns is not None:
+            self.visit(node.returns)
+        self.scope.bound.add(node.name)
+        self._inside(_Scope("function", self.scope, bound=params), node.body)
+
+    visit_AsyncFunctionDef = visit_FunctionDef
+
+    def visit_Lambda(self, node: ast.Lambda) -> None:
+        params = self._signature(node.args)
+        self._inside(_Scope("function", self.scope, bound=params), [node.body])
+
+    def visit_ClassDef(self, node: ast.ClassDef) -> None:
+        for child in node.decorator_list + node.bases + node.keywords:
+            self.visit(child)
+        self.scope.bound.add(node.name)
+        self._inside(_Scope("class", self.scope), node.body)
+
+    def _comprehension(self, node: ast.ListComp | ast.SetComp | ast.GeneratorExp | ast.DictComp,
+                       results: list) -> None:
+        first, *rest = node.generators
+        self.visit(first.iter)  # the outermost iterable is evaluated in the enclosing scope
+        parts = [first.target, *first.ifs]
+        for gen in rest:
+            parts += [gen.target, gen.iter, *gen.ifs]
+        self._inside(_Scope("function", self.scope, comprehension=True), parts + results)
+
+    def visit_ListComp(self, node: ast.ListComp | ast.SetComp | ast.GeneratorExp) -> None:
+        self._comprehension(node, [node.elt])
+
+    visit_SetComp = visit_GeneratorExp = visit_ListComp
+
+    def visit_DictComp(self, node: ast.DictComp) -> None:
+        self._comprehension(node, [node.key, node.value])
+
+    def visit_NamedExpr(self, node: ast.NamedExpr) -> None:
+        self.visit(node.value)
+        scope = self.scope
+        while scope.comprehension and scope.parent is not None:  # := binds outside the comprehension
+            scope = scope.parent
+        scope.bound.add(node.target.id)
+        self.of[id(node.target)] = scope
+
+    def visit_Name(self, node: ast.Name) -> None:
+        self.of[id(node)] = self.scope
+        if isinstance(node.ctx, (ast.Store, ast.Del)):
+            self.scope.bound.add(node.id)
+
+    def visit_AugAssign(self, node: ast.AugAssign) -> None:
+        if isinstance(node.target, ast.Name):
+            self.augmented.add(id(node.target))
+        self.generic_visit(node)
+
+    def visit_Global(self, node: ast.Global) -> None:
+        self.scope.declared_global.update(node.names)
+
+    def visit_Nonlocal(self, node: ast.Nonlocal) -> None:
+        self.scope.declared_nonlocal.update(node.names)
+
+    def visit_Import(self, node: ast.Import | ast.ImportFrom) -> None:
+        for alias in node.names:
+            self.scope.bound.add((alias.asname or alias.name).split(".")[0])
+
+    visit_ImportFrom = visit_Import
+
+    def visit_ExceptHandler(self, node: ast.ExceptHandler) -> None:
+        if node.name:
+            self.scope.bound.add(node.name)
+        self.generic_visit(node)
+
+    def visit_MatchAs(self, node: ast.MatchAs | ast.MatchStar) -> None:
+        if node.name:
+            self.scope.bound.add(node.name)
+        self.generic_visit(node)
+
+    visit_MatchStar = visit_MatchAs
+
+    def visit_MatchMapping(self, node: ast.MatchMapping) -> None:
+        if node.rest:
+            self.scope.bound.add(node.rest)
+        self.generic_visit(node)
+
+
 def _chain(node: ast.AST) -> tuple[ast.AST, list[str], bool]:
     """The base of an attribute/subscript/call chain, its attribute names (outermost last), and whether a
     call or subscript lies on the way."""
@@ -320,6 +470,7 @@ def check_source(source: str, chapter: str, module_aliases: set[str] | frozenset
         exercise_attrs = EXERCISE_ATTRIBUTES.get(exercise, frozenset())
     implements = FORBIDDEN_ATTRIBUTES.get(chapter, frozenset()) | exercise_attrs
     bound_here = _bound_names(tree)
+    scopes = _Scopes(tree)
     usable_refs = set(reference_names) - REFERENCE_ALLOWED.get(chapter, frozenset())
     modlike = module_like_names(tree, set(module_aliases) | usable_refs)
     funcs = {n[:-2] for n in modlike if n.endswith("()")}
@@ -370,8 +521,12 @@ def check_source(source: str, chapter: str, module_aliases: set[str] | frozenset
         elif isinstance(node, ast.Name):
             if node.id == "get_ipython" and node.lineno in magic_lines:
                 continue  # what IPython made of a magic, reported as such
-            if node.id in FORBIDDEN_NAMES and not (node.id in bound_here and not node.id.startswith("__")):
-                add(node, f"'{node.id}' is not allowed in an answer")
+            if node.id in FORBIDDEN_NAMES and (node.id.startswith("__")
+                                               or scopes.reads(node) and not scopes.is_own(node)):
+                hint = (f" (only a function's own local '{node.id}' is certainly yours: elsewhere Python may "
+                        "find its builtin; give your object another name)") \
+                    if node.id in bound_here and not node.id.startswith("__") else ""
+                add(node, f"'{node.id}' is not allowed in an answer{hint}")
             elif node.id.startswith("__") and node.id.endswith("__") and node.id != "__name__":
                 add(node, f"'{node.id}' is not allowed in an answer")
             elif node.id in usable_refs and isinstance(node.ctx, ast.Load) and node.id not in bound_here:

@@ -30,7 +30,8 @@ def inspect_submission(path: Path, root: Path, expected_name: str | None = None,
     named ``expected_name``; ``too-large`` over ``limits.max_notebook_bytes``;
     ``too-many-cells`` over ``limits.max_cells``; ``too-large`` also for a cell
     whose source is longer than ``limits.max_cell_chars`` or code cells longer
-    than ``limits.max_code_chars`` together (checked before any source is parsed).
+    than ``limits.max_code_chars`` together (checked before any source is parsed). Raises
+    InfrastructureError when the schema validator itself fails.
     """
     limits = limits or Limits()
     path, root = Path(path), Path(root)
@@ -67,13 +68,15 @@ def inspect_submission(path: Path, root: Path, expected_name: str | None = None,
         data = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):
         return "invalid-notebook", None
-    if not isinstance(data, dict) or data.get("nbformat") != 4 or not isinstance(data.get("cells"), list):
+    if not isinstance(data, dict) or data.get("nbformat") != 4 or not isinstance(data.get("cells"), list) \
+            or type(data.get("nbformat_minor", 0)) is not int:
         return "invalid-notebook", None
     if len(data["cells"]) > limits.max_cells:
         return "too-many-cells", None
     code_chars = 0
     for cell in data["cells"]:  # what grading relies on, checked even where the schema is lenient
-        if not isinstance(cell, dict) or cell.get("cell_type") not in ("code", "markdown", "raw"):
+        if not isinstance(cell, dict) or cell.get("cell_type") not in ("code", "markdown", "raw") \
+                or not isinstance(cell.get("id", ""), str):
             return "invalid-notebook", None
         src = cell.get("source", "")
         if not (isinstance(src, str) or (isinstance(src, list) and all(isinstance(s, str) for s in src))):
@@ -94,10 +97,17 @@ def inspect_submission(path: Path, root: Path, expected_name: str | None = None,
 
 
 def _schema_valid(data: dict) -> bool:
-    """nbformat's own validation, after the repairs Jupyter itself makes on load (missing cell ids)."""
+    """nbformat's own validation, after the repairs Jupyter itself makes on load (missing cell ids).
+
+    Only a validation error (or JSON too deep to validate) means the notebook is invalid; any other
+    exception is a failure of the validator and raises InfrastructureError.
+    """
     import copy
 
+    import jsonschema
     import nbformat
+
+    from autograder.kernels import InfrastructureError
 
     try:
         nb = copy.deepcopy(data)
@@ -107,5 +117,7 @@ def _schema_valid(data: dict) -> bool:
                 cell.setdefault("id", f"cell-{i}")
         nbformat.validate(nb, version=4)
         return True
-    except Exception:  # noqa: BLE001 - any failure of the schema means: not a notebook we grade
+    except (nbformat.ValidationError, jsonschema.ValidationError, RecursionError):
         return False
+    except Exception as err:  # noqa: BLE001 - whatever else went wrong, it was not the notebook's fault
+        raise InfrastructureError(f"the notebook schema check failed: {type(err).__name__}: {err}"[:500]) from err

@@ -2,8 +2,9 @@
 
 A copy of the course (its nbgrader_config.py, solutions/, chapters/, the
 packages) is a fresh course directory. The class: honest, blank, partly
-wrong, re-tagged (test cells tagged to be skipped, metadata edited) and
-reference-importing submissions of two chapters. ``nbgrader generate_assignment``
+wrong, re-tagged (test cells tagged to be skipped, metadata edited),
+re-flagged (test cells marked as answer cells) and reference-importing
+submissions of two chapters. ``nbgrader generate_assignment``
 must reproduce chapters/; ``nbgrader autograde`` must give every test cell
 the points ``python -m autograder grade`` gives; ``generate_feedback`` must
 show messages and no hidden test; and the gradebook that ``grade --gradebook``
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import json
 import os
 import shutil
 import subprocess
@@ -44,6 +46,16 @@ def retagged(nb: dict) -> dict:
     return nb
 
 
+def reflagged(nb: dict) -> dict:
+    """Every test cell flagged as an answer cell (nbgrader's ``solution: true, grade: false``)."""
+    nb = copy.deepcopy(nb)
+    for cell in nb["cells"]:
+        nbg = cell.get("metadata", {}).get("nbgrader", {})
+        if nbg.get("grade") and not nbg.get("solution"):
+            nbg.update(solution=True, grade=False)
+    return nb
+
+
 @pytest.fixture(scope="module")
 def course(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("course")
@@ -61,6 +73,8 @@ def course(tmp_path_factory) -> Path:
     deleted = copy.deepcopy(load("solutions", "01_rnn"))
     deleted["cells"].remove(cell_by_id(deleted, "test_softmax"))
     put(subs, "deleted", "01_rnn", deleted)
+    put(subs, "reflagged", "01_rnn", reflagged(load("chapters", "01_rnn")))
+    put(subs, "reflaggedhonest", "01_rnn", reflagged(load("solutions", "01_rnn")))
     return root
 
 
@@ -105,8 +119,8 @@ def test_stock_autograde_gives_the_points_of_our_grader_per_test_cell(stock, our
 
     expected = read_grades(ours)
     with Gradebook(f"sqlite:///{stock}/gradebook.db") as gb:
-        for (student, aid, gid), (points, _) in expected.items():
-            if student == "deleted" and aid != "01_rnn":
+        for (student, aid, gid), (points, status) in expected.items():
+            if status == "missing":  # not submitted: no submission in nbgrader's gradebook
                 continue
             assert gb.find_grade(gid, aid, aid, student).score == points, (student, aid, gid)
 
@@ -121,6 +135,22 @@ def test_the_course_grades_honest_work_only(ours):
         assert all(st == "forbidden" for (s, a, gid), (_, st) in g.items()
                    if (s, a) == ("reference", aid) and gid.startswith(f"test_{REFERENCE[aid][0]}"))
     assert total("deleted", "01_rnn") == total("honest", "01_rnn")
+    assert total("reflagged", "01_rnn") == 0 and total("reflaggedhonest", "01_rnn") == total("honest", "01_rnn")
+
+
+def test_reflagged_test_cells_are_restored_and_graded(stock):
+    from nbgrader.api import Gradebook
+
+    from autograder.notebooks import load_assignment
+
+    tests = load_assignment("01_rnn").tests
+    with Gradebook(f"sqlite:///{stock}/gradebook.db") as gb:
+        for student, full in (("reflagged", False), ("reflaggedhonest", True)):
+            graded = json.loads((stock / "autograded" / student / "01_rnn" / "01_rnn.ipynb").read_text())
+            for t in tests:
+                nbg = cell_by_id(graded, t.grade_id)["metadata"]["nbgrader"]
+                assert nbg["grade"] and not nbg["solution"] and nbg["points"] == t.points, (student, nbg)
+                assert gb.find_grade(t.grade_id, "01_rnn", "01_rnn", student).score == (t.points if full else 0)
 
 
 def test_feedback_shows_messages_and_no_hidden_test(stock):
@@ -142,8 +172,6 @@ def test_our_gradebook_exports_the_same_totals_as_nbgraders(stock, ours):
 
 
 def test_students_lab_disables_exactly_the_instructor_tools():
-    import json
-
     config = REPO / "tools" / "jupyter-student"
     disabled = json.loads((config / "labconfig" / "page_config.json").read_text())["disabledExtensions"]
     bundle = "".join(p.read_text(errors="ignore") for p in

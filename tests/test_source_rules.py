@@ -135,6 +135,25 @@ FORBIDDEN = [
     ("from rnncourse.bleu_score import bleu", "09_captioning", "bleu", "import from 'rnncourse.bleu_score'"),
     ("import nltk", "09_captioning", "bleu", "import of 'nltk'"),
     ("from collections import Counter", "09_captioning", "modified_precision", "import from 'collections'"),
+    # a forbidden name bound somewhere but used where Python may still find the builtin
+    ("def _f(exec, getattr):\n    pass\nexec('import os')", "01_rnn", None, "line 3: 'exec' is not allowed"),
+    ("def _f(getattr):\n    pass\nm = getattr(np, 'lin' + 'alg')", "01_rnn", None, "line 3: 'getattr' is not allowed"),
+    ("if False:\n    exec = 1\nexec('import os')", "01_rnn", None, "line 3: 'exec' is not allowed"),
+    ("exec = print\ndel exec\nexec('import os')", "01_rnn", None, "line 3: 'exec' is not allowed"),
+    ("exec = print\nexec('import os')", "01_rnn", None, "line 2: 'exec' is not allowed"),
+    ("class C:\n    open = print\n    open('/etc/passwd')", "01_rnn", None, "line 3: 'open' is not allowed"),
+    ("class C:\n    getattr = 1\n    def m(self):\n        return getattr(self, 'x')", "01_rnn", None,
+     "line 4: 'getattr' is not allowed"),
+    ("def f():\n    global exec\n    exec = print\n    exec('import os')", "01_rnn", None,
+     "line 4: 'exec' is not allowed"),
+    ("def f():\n    global exec\n    def g():\n        return exec('import os')\n    return g", "01_rnn", None,
+     "line 4: 'exec' is not allowed"),
+    ("def f(input):\n    return input\nxs = [input(i) for i in range(3)]", "01_rnn", None,
+     "line 3: 'input' is not allowed"),
+    ("def f(input):\n    return input\nxs = [i for i in input]", "01_rnn", None, "line 3: 'input' is not allowed"),
+    ("def f(open=open):\n    return open", "01_rnn", None, "line 1: 'open' is not allowed"),
+    ("exec += 1", "01_rnn", None, "'exec' is not allowed"),
+    ("def f(__import__):\n    return __import__('os')", "01_rnn", None, "line 2: '__import__' is not allowed"),
 ]
 
 
@@ -163,6 +182,16 @@ ALLOWED = [
     ("s = '''\n%not a magic\n!nor a shell escape\n'''", "01_rnn", None),
     ("def softmax(input):\n    return np.exp(input) / np.exp(input).sum()", "01_rnn", "softmax"),  # own name 'input'
     ("if __name__ == '__main__':\n    pass", "01_rnn", None),
+    # a function's own local of a forbidden name: a parameter, a local, a closure over one, a lambda, a comprehension
+    ("def f(x):\n    input = x + 1\n    return input * 2", "01_rnn", None),
+    ("def f(open):\n    def g(x):\n        return open(x)\n    return g", "01_rnn", None),
+    ("def f():\n    vars = []\n    def g(x):\n        nonlocal vars\n        vars = vars + [x]\n    return g", "01_rnn",
+     None),
+    ("f = lambda input: input + 1", "01_rnn", None),
+    ("xs = [input * 2 for input in range(3)]", "01_rnn", None),
+    ("def f():\n    [(input := i) for i in range(3)]\n    return input + 1", "01_rnn", None),
+    ("def f(xs):\n    for compile in xs:\n        compile += 1\n    return compile", "01_rnn", None),
+    ("input = 3", "01_rnn", None),
     ("from torch import nn\nlayer = nn.Linear(3, 4)", "06_language_model", None),
     ("rng = np.random.default_rng(0)\nq, r = np.linalg.qr(rng.standard_normal((3, 3)))", "03_clipping",
      "orthogonal_init"),
