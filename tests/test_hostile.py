@@ -8,6 +8,7 @@ a status that says what happened, and no process may be left behind.
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -93,6 +94,30 @@ def test_feedback_names_the_forbidden_construct(graded):
                                     ("obfuscated", "01_rnn", "__import__")]:
         page = (out / "feedback" / student / aid / f"{aid}.html").read_text()
         assert construct in page or construct.replace("&#x27;", "'") in page, (student, construct)
+
+
+def test_a_helper_that_would_run_too_long_costs_its_notebook_only(graded):
+    _, g, out, expect = graded
+    rows = [v for k, v in g.items() if k[:2] == ("helperbomb", "02_bptt")]
+    assert rows and all(v == (0.0, "timeout") for v in rows), rows
+    detail = json.loads((out / ".results" / "helperbomb" / "02_bptt.json").read_text())["detail"]
+    assert detail == "the answer cell rnn_step_backward ran past its time limit of 6 s", detail
+
+
+def test_unwritable_text_reaches_the_feedback_as_text(graded):
+    _, g, out, _ = graded
+    assert g[("surrogate", "01_rnn", "test_rnn_step")] == (0.0, "ok")
+    page = (out / "feedback" / "surrogate" / "01_rnn" / "01_rnn.html").read_bytes().decode("utf-8")
+    assert "ValueError: \ufffd and \ufffd" in page
+
+
+def test_a_variable_that_once_weakened_the_sandbox_stops_grade(tmp_path):
+    env = dict(os.environ, RNNCOURSE_SANDBOX_AS_USER="0")
+    (tmp_path / "subs").mkdir()
+    proc = subprocess.run([sys.executable, "-m", "autograder", "grade", str(tmp_path / "subs"), "--out",
+                           str(tmp_path / "out")], capture_output=True, text=True, cwd=REPO, env=env, timeout=120)
+    assert proc.returncode == 2 and "RNNCOURSE_SANDBOX_AS_USER is set" in proc.stdout, proc.stdout + proc.stderr
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize("student", ["badjson", "nbformat3", "binary", "utf16", "manycells", "wrongname", "huge", "bigcell",

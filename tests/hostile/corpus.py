@@ -81,6 +81,10 @@ ANSWER_ATTACKS: dict[str, tuple[str, str | None]] = {
     "shell": ("!cat " + str(REPO / "solutions" / AID / f"{AID}.ipynb") + "\n" + CORRECT_STEP, "forbidden"),
     "cellmagic": ("%%bash\ncat /etc/passwd\n", "forbidden"),
     "getipython": ("get_ipython().system('ls /')\n" + CORRECT_STEP, "forbidden"),
+    # text that UTF-8 cannot carry, in the message of the answer's exception: every student still gets a row
+    "surrogate": (STEP + "    raise ValueError('\\ud800 and ' + chr(0))\n", "ok"),
+    # a forbidden builtin bound as a parameter elsewhere stays forbidden at the top level
+    "rebind": ("def _f(exec, getattr):\n    pass\nexec('import os')\n" + CORRECT_STEP, "forbidden"),
     "pickle": ("x = np.load('payload.npy', allow_pickle=True)\n" + CORRECT_STEP, "forbidden"),
 }
 
@@ -180,6 +184,13 @@ def build(root: Path) -> dict[str, Expect]:
         total = load_assignment(aid).max_points
         expect[student] = Expect(aid, zero={f"test_{gid}"}, status={f"test_{gid}": "forbidden"},
                                  max_total=total - points)
+
+    # a course helper asked for 2 million steps: it runs in the helper process and is stopped at the cell's limit
+    bptt = load("solutions", "02_bptt")
+    bomb = "rnn_forward(np.ones((2_000_000, 1, 1)), np.zeros((1, 1)), np.ones((1, 1)), np.ones((1, 1)), np.zeros(1))\n"
+    put(root, "helperbomb", "02_bptt", with_answer(bptt, "rnn_step_backward",
+                                                   bomb + "".join(cell_by_id(bptt, "rnn_step_backward")["source"])))
+    expect["helperbomb"] = Expect("02_bptt", exact_total=0.0, all_status="timeout")
 
     # malformed files: refused with a status, one row per test cell, never followed
     put(root, "badjson", AID, "{ not json")
