@@ -28,7 +28,7 @@ _ARRAYS = (np.ndarray, np.generic, torch.Tensor)
 def kind(value: Any) -> str:
     """A short name for what a student's function returned (an object left in the grading kernel names its type)."""
     if hasattr(type(value), "remote_mro"):
-        return f"a {getattr(value, '_type', 'non-data')} object"
+        return f"{getattr(value, '_type', 'non-data')} object"
     if isinstance(value, _ARRAYS) and shape_of(value) != ():
         return f"an array of shape {shape_of(value)}"
     return type(value).__name__
