@@ -2,7 +2,7 @@ import pytest
 import torch
 
 import rnncourse.lstm as ref
-from autograder.checks import CheckFailure
+from autograder.checks import CheckFailure, cases_for
 from autograder.checks.ch04_lstm import (check_init_forget_bias, check_lstm_forward, check_lstm_from_rnn,
                                          check_lstm_step, check_peephole_lstm_step)
 
@@ -222,8 +222,8 @@ def test_lstm_from_rnn_correct(impl):
     (from_rnn_with(gate_bias=(1, -1, -1)), "the output gate is closed"),
     (from_rnn_with(gate_bias=(-1, -1, 1)), "the input gate is closed"),
     (from_rnn_with(gate_noise=1e-9), r"the input gate i's weight rows W_ih4\[0H:1H\] are not zero"),
-    (from_rnn_with(sat_fixed=30.0), r"is 30, expected \+saturation = 40 .*use the argument saturation"),
-    (from_rnn_with(both=True), r"is 60, expected \+saturation = 30 .*counted twice"),
+    (from_rnn_with(sat_fixed=30.0), r"is 30, it should be \+saturation .*use the argument saturation"),
+    (from_rnn_with(both=True), r"is 60, it should be \+saturation .*counted twice"),
     (lambda W_ih, W_hh, b, saturation=30.0: tuple(w.mT if w.dim() == 2 else w for w in ref.lstm_from_rnn(W_ih, W_hh, b, saturation)),
      r"W_ih4 has shape \(3, 16\), expected \(4H, D\) = \(16, 3\)"),
     (lambda W_ih, W_hh, b, saturation=30.0: ref.lstm_from_rnn(W_ih.double(), W_hh.double(), b.double(), saturation),
@@ -247,8 +247,46 @@ def test_every_named_lstm_from_rnn_mistake_is_visible_in_every_case():
         h0, c0 = (0.5 * torch.randn(B, H, generator=gen, dtype=dtype) for _ in range(2))
         noisy = from_rnn_with(gate_noise=0.5)(W_ih, W_hh, b, sat or 30.0)
         want_hs, want_cs = chk._double_tanh_rnn(x, h0, W_ih, W_hh, b)
-        for message, (hs, cs) in chk._from_rnn_mistakes(x, h0, c0, W_ih, W_hh, b, sat or 30.0, noisy).items():
+        mistakes = chk._from_rnn_mistakes(x, h0, c0, W_ih, W_hh, b, sat or 30.0)
+        mistakes[chk._NONZERO_GATE_ROWS] = chk._nonzero_gate_rows(x, h0, c0, W_ih, W_hh, b, sat or 30.0, noisy)
+        for message, (hs, cs) in mistakes.items():
             if "wrong order" in message and message.endswith("o, f, g, i; torch's order is i, f, g, o)"):
                 continue  # i and o swapped: both are open with zero rows, the same LSTM
             gap = (hs - want_hs).abs().max().item()
             assert gap > 1e-2, (message, gap)
+
+
+# ----------------------------------------------------------------------------- every check: cases, types
+
+CHECKS = [(check_lstm_from_rnn, ref.lstm_from_rnn), (check_lstm_step, ref.lstm_step),
+          (check_lstm_forward, ref.lstm_forward), (check_init_forget_bias, ref.init_forget_bias),
+          (check_peephole_lstm_step, ref.peephole_lstm_step)]
+RANDOM = CHECKS
+
+
+@pytest.mark.parametrize("check,reference", CHECKS, ids=lambda v: getattr(v, "__name__", ""))
+def test_the_reference_passes_the_cases_of_many_students(check, reference):
+    for i in range(25):
+        with cases_for(f"student-{i}"):
+            check(reference)
+
+
+@pytest.mark.parametrize("check,reference", RANDOM, ids=lambda v: getattr(v, "__name__", ""))
+def test_students_get_different_cases(check, reference):
+    seen = []
+
+    def record(*args, **kwargs):
+        seen.append(torch.cat([a.detach().reshape(-1).double() for a in args if isinstance(a, torch.Tensor)]))
+        return reference(*args, **kwargs)
+
+    for student in ("student-a", "student-b"):
+        with cases_for(student):
+            check(record)
+    assert not torch.equal(seen[0], seen[len(seen) // 2])
+
+
+@pytest.mark.parametrize("answer", [lambda *a, **k: None, lambda *a, **k: "x"], ids=["None", "str"])
+@pytest.mark.parametrize("check", [c for c, _ in CHECKS], ids=lambda c: c.__name__)
+def test_a_wrong_type_fails_with_a_message(check, answer):
+    with pytest.raises(CheckFailure, match="should be|should return"):
+        check(answer)

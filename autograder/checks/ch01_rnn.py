@@ -1,12 +1,17 @@
-"""Hidden checks for chapter 01_rnn: rnn_step, rnn_forward, softmax, cross_entropy."""
+"""Hidden checks for chapter 01_rnn: rnn_step, rnn_forward, softmax, cross_entropy.
+
+Also the result-type helpers of chapters 1-5: a student's value is checked to be an array, a number or a
+tuple of the right length before the checks compute with it, so a wrong type becomes a CheckFailure.
+"""
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
+import torch
 
-from autograder.checks import (CheckFailure, call, expect_close, expect_dtype, expect_unchanged,
-                               snapshot)
+from autograder.checks import (CheckFailure, call, case_seed, expect_close, expect_dtype, expect_shape,
+                               expect_unchanged, shape_of, snapshot)
 from rnncourse import rnn as _ref
 
 _rnn_step = _ref.rnn_step
@@ -15,6 +20,62 @@ _softmax = _ref.softmax
 _cross_entropy = _ref.cross_entropy
 _default_rng = np.random.default_rng
 _tanh, _exp, _log = np.tanh, np.exp, np.log
+_ARRAYS = (np.ndarray, np.generic, torch.Tensor)
+
+
+# ----------------------------------------------------------------------------- result types (chapters 1-5)
+
+def kind(value: Any) -> str:
+    """A short name for what a student's function returned (an object left in the grading kernel names its type)."""
+    if hasattr(type(value), "remote_mro"):
+        return f"{getattr(value, '_type', 'non-data')} object"
+    if isinstance(value, _ARRAYS) and shape_of(value) != ():
+        return f"an array of shape {shape_of(value)}"
+    return type(value).__name__
+
+
+def expect_array(what: str, got: Any, shape: tuple, case: str) -> None:
+    """``got`` is a numpy array or a torch tensor of ``shape``."""
+    if not isinstance(got, _ARRAYS):
+        raise CheckFailure(f"{what} should be an array/tensor of shape {tuple(shape)}, got {kind(got)} ({case})")
+    expect_shape(what, got, tuple(shape), case)
+
+
+def expect_close_array(what: str, got: Any, expected: Any, case: str, atol: float,
+                       mistakes: dict | None = None) -> None:
+    """``expect_close`` for an array result, after checking that it is one."""
+    expect_array(what, got, shape_of(expected), case)
+    expect_close(what, got, expected, case, atol=atol, mistakes=mistakes)
+
+
+def number(what: str, got: Any, case: str) -> float:
+    """``got`` as a float; anything but a single real number (or a 0-d array) fails."""
+    ok = (isinstance(got, (int, float, *_ARRAYS)) and not isinstance(got, (bool, np.bool_))
+          and shape_of(got) in (None, ()))
+    try:
+        value = float(got) if ok else None
+    except (TypeError, ValueError, RuntimeError):
+        value = None
+    if value is None:
+        raise CheckFailure(f"{what} should be a single number, got {kind(got)} ({case})")
+    return value
+
+
+def expect_number(what: str, got: Any, expected: float, case: str, atol: float, mistakes: dict | None = None) -> None:
+    """A number within ``atol`` of ``expected``; ``mistakes`` maps a message to the value of a known mistake."""
+    expect_close(what, np.asarray(number(what, got, case)), np.asarray(float(expected)), case, atol=atol,
+                 mistakes={m: np.asarray(float(v)) for m, v in (mistakes or {}).items()})
+
+
+def expect_items(name: str, got: Any, n: int, case: str, what: str) -> list:
+    """``got`` as a list of ``n`` items: ``name`` should return a tuple/list of ``n`` things (``what``)."""
+    if not isinstance(got, (tuple, list)) or len(got) != n:
+        size = f" of length {len(got)}" if isinstance(got, (tuple, list)) else ""
+        raise CheckFailure(f"{name} should return {what}, got {kind(got)}{size} ({case})")
+    return list(got)
+
+
+# ----------------------------------------------------------------------------- the checks
 
 # (description, B, D, H)
 _STEP_CASES = [("B=3, D=4, H=5", 3, 4, 5), ("B=1, D=2, H=3", 1, 2, 3), ("B=2, D=6, H=6", 2, 6, 6)]
@@ -25,54 +86,54 @@ def _weights(rng, D: int, H: int):
 
 
 def check_rnn_step(rnn_step: Callable) -> None:
-    rng = _default_rng(101)
+    rng = _default_rng(case_seed(101))
     for case, B, D, H in _STEP_CASES:
         x, h = rng.standard_normal((B, D)), rng.standard_normal((B, H))
         W_ih, W_hh, b = _weights(rng, D, H)
         args = (x, h, W_ih, W_hh, b)
         before = snapshot(*args)
-        got = call(rnn_step, "rnn_step", case, *args)
         expected = _rnn_step(*args)
-        if hasattr(got, "dtype"):
-            expect_dtype("h_t", got, np.float64, case + ", float64 inputs")
-        expect_close("h_t", got, expected, case, atol=1e-8, mistakes={
+        mistakes = {
             "the bias b is missing": _tanh(x @ W_ih.T + h @ W_hh.T),
             "W_hh is used without transposing (h_prev @ W_hh instead of h_prev @ W_hh.T)": _tanh(x @ W_ih.T + h @ W_hh + b),
             "the recurrent term h_prev @ W_hh.T is missing": _tanh(x @ W_ih.T + b),
             "tanh is missing": x @ W_ih.T + h @ W_hh.T + b,
-        })
-        expect_dtype("h_t", got, np.float64, case + ", float64 inputs")
+        }
+        got = call(rnn_step, "rnn_step", case, *args)
         expect_unchanged("rnn_step", before, args, ["x_t", "h_prev", "W_ih", "W_hh", "b"])
+        expect_array("h_t", got, (B, H), case)
+        expect_dtype("h_t", got, np.float64, case + ", float64 inputs")
+        expect_close("h_t", got, expected, case, atol=1e-8, mistakes=mistakes)
 
 
 def check_rnn_forward(rnn_forward: Callable) -> None:
-    rng = _default_rng(102)
+    rng = _default_rng(case_seed(102))
     for case, T, B, D, H in [("T=5, B=3, D=4, H=5", 5, 3, 4, 5), ("T=1, B=2, D=3, H=2", 1, 2, 3, 2),
                              ("T=7, B=1, D=2, H=4", 7, 1, 2, 4)]:
         x, h0 = rng.standard_normal((T, B, D)), rng.standard_normal((B, H))
         W_ih, W_hh, b = _weights(rng, D, H)
         args = (x, h0, W_ih, W_hh, b)
         before = snapshot(*args)
-        got = call(rnn_forward, "rnn_forward", case, *args)
         expected = _rnn_forward(*args)
-        if hasattr(got, "dtype") and getattr(got, "shape", None) == expected.shape:
-            expect_dtype("hs", got, np.float64, case + ", float64 inputs")
-        if getattr(got, "shape", None) == (T + 1, B, H):
+        mistakes = {
+            "an off-by-one: hs[t] holds the state before x[t] instead of after it":
+                np.concatenate([h0[None], expected[:-1]]),
+            "the state is not carried from step to step (every step starts from h0)":
+                np.stack([_tanh(x[t] @ W_ih.T + h0 @ W_hh.T + b) for t in range(T)]),
+            "the bias b is missing": _rnn_forward(x, h0, W_ih, W_hh, 0 * b),
+        }
+        got = call(rnn_forward, "rnn_forward", case, *args)
+        expect_unchanged("rnn_forward", before, args, ["x", "h0", "W_ih", "W_hh", "b"])
+        if isinstance(got, _ARRAYS) and shape_of(got) == (T + 1, B, H):
             raise CheckFailure(f"hs has shape {(T + 1, B, H)}, expected {(T, B, H)} ({case}): "
                                "hs[t] should be the state after reading x[t], without h0")
-        shifted = np.concatenate([h0[None], expected[:-1]])
-        no_carry = np.stack([_tanh(x[t] @ W_ih.T + h0 @ W_hh.T + b) for t in range(T)])
-        expect_close("hs", got, expected, case, atol=1e-8, mistakes={
-            "an off-by-one: hs[t] holds the state before x[t] instead of after it": shifted,
-            "the state is not carried from step to step (every step starts from h0)": no_carry,
-            "the bias b is missing": _rnn_forward(x, h0, W_ih, W_hh, 0 * b),
-        })
+        expect_array("hs", got, (T, B, H), case)
         expect_dtype("hs", got, np.float64, case + ", float64 inputs")
-        expect_unchanged("rnn_forward", before, args, ["x", "h0", "W_ih", "W_hh", "b"])
+        expect_close("hs", got, expected, case, atol=1e-8, mistakes=mistakes)
 
 
 def check_softmax(softmax: Callable) -> None:
-    rng = _default_rng(103)
+    rng = _default_rng(case_seed(103))
     cases = [("a (4, 7) array", rng.standard_normal((4, 7)) * 3),
              ("a 1-D array", rng.standard_normal(5)),
              ("a (2, 3, 6) array", rng.standard_normal((2, 3, 6))),
@@ -81,37 +142,36 @@ def check_softmax(softmax: Callable) -> None:
              ("logits of ±1000 in one row", np.array([[1000.0, -1000.0, 999.0, 0.0]]))]
     for case, z in cases:
         before = snapshot(z)
-        got = call(softmax, "softmax", case, z)
         expected = _softmax(z)
-        wrong_axis = _exp(z - z.max(axis=0, keepdims=True)) / _exp(z - z.max(axis=0, keepdims=True)).sum(axis=0, keepdims=True)
-        expect_close("softmax(z)", got, expected, case, atol=1e-10, mistakes={
-            "the softmax is taken over the first axis instead of the last": wrong_axis,
-        })
+        shifted = _exp(z - z.max(axis=0, keepdims=True))
+        mistakes = {"the softmax is taken over the first axis instead of the last":
+                    shifted / shifted.sum(axis=0, keepdims=True)}
+        got = call(softmax, "softmax", case, z)
+        expect_unchanged("softmax", before, (z,), ["z"])
+        expect_array("softmax(z)", got, z.shape, case)
         if "1000" in case and not np.isfinite(np.asarray(got, dtype=float)).all():
             raise CheckFailure(f"softmax(z) overflows ({case}): subtract the maximum of each row before exp")
-        expect_unchanged("softmax", before, (z,), ["z"])
+        expect_close("softmax(z)", got, expected, case, atol=1e-10, mistakes=mistakes)
 
 
 def check_cross_entropy(cross_entropy: Callable) -> None:
-    rng = _default_rng(104)
+    rng = _default_rng(case_seed(104))
+    cases = []
     for case, shape in [("logits (6, 5)", (6, 5)), ("logits (3, 4, 7)", (3, 4, 7)), ("logits (1, 3)", (1, 3))]:
-        logits = rng.standard_normal(shape) * 2
-        targets = rng.integers(0, shape[-1], shape[:-1])
-        got = call(cross_entropy, "cross_entropy", case, logits, targets)
-        expected = _cross_entropy(logits, targets)
-        n = targets.size
+        cases.append((case, rng.standard_normal(shape) * 2, rng.integers(0, shape[-1], shape[:-1]), 1e-8))
+    cases.append(("logits around ±1000", np.array([[1000.0, -1000.0, 0.0], [-1000.0, 1000.0, 5.0]]),
+                  np.array([1, 1]), 1e-6))
+    for case, logits, targets, atol in cases:
+        args = (logits, targets)
+        before = snapshot(*args)
+        expected = _cross_entropy(*args)
         logp = logits - logits.max(-1, keepdims=True)
         logp = logp - _log(_exp(logp).sum(-1, keepdims=True))
-        argmax_nll = float(-np.mean(np.max(logp, axis=-1)))
-        expect_close("the loss", np.asarray(got, dtype=float), np.asarray(expected), case, atol=1e-8, mistakes={
-            "the sum over positions instead of the mean": np.asarray(expected * n),
-            "the log-probability of the most likely class instead of the target's": np.asarray(argmax_nll),
-            "a missing minus sign": np.asarray(-expected),
-        })
-    big = np.array([[1000.0, -1000.0, 0.0], [-1000.0, 1000.0, 5.0]])
-    got = call(cross_entropy, "cross_entropy", "logits around ±1000", big, np.array([1, 1]))
-    expected = _cross_entropy(big, np.array([1, 1]))
-    expect_close("the loss", np.asarray(got, dtype=float), np.asarray(expected), "logits around ±1000", atol=1e-6,
-                 mistakes={})
-    if not isinstance(got, (float, np.floating)) and np.ndim(got) != 0:
-        raise CheckFailure(f"cross_entropy should return a single number, got an array of shape {np.shape(got)}")
+        mistakes = {
+            "the sum over positions instead of the mean": expected * targets.size,
+            "the log-probability of the most likely class instead of the target's": -np.mean(np.max(logp, axis=-1)),
+            "a missing minus sign": -expected,
+        }
+        got = call(cross_entropy, "cross_entropy", case, *args)
+        expect_unchanged("cross_entropy", before, args, ["logits", "targets"])
+        expect_number("the loss", got, expected, case, atol=atol, mistakes=mistakes)

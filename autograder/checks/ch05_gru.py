@@ -10,11 +10,13 @@ from __future__ import annotations
 import itertools
 from typing import Callable
 
+import numpy as np
 import torch
 
-from autograder.checks import (CheckFailure, call, expect_close, expect_dtype, expect_shape, expect_unchanged,
-                               max_diff, snapshot, to_numpy)
+from autograder.checks import (CheckFailure, call, case_seed, expect_dtype, expect_unchanged, max_diff, snapshot,
+                               to_numpy)
 from autograder.checks._torchcase import TOL, generator, randn
+from autograder.checks.ch01_rnn import expect_array, expect_close_array, expect_items, kind
 from rnncourse import gru as _ref
 from rnncourse import rnn as _rnn
 
@@ -63,7 +65,7 @@ def _variants(x, h, W_ih, W_hh, b_ih, b_hh, H) -> dict:
 
 def _check_step(fn: Callable, name: str, seed: int, cases: list, reference: Callable, mistakes_of: Callable) -> None:
     """One GRU step against ``reference`` on random inputs of each case; a wrong value is matched to ``mistakes_of``."""
-    gen = generator(seed)
+    gen = generator(case_seed(seed))
     for case, B, D, H, dtype in cases:
         x, h = randn(gen, B, D, dtype=dtype), randn(gen, B, H, dtype=dtype)
         W_ih, W_hh, b_ih, b_hh = _params(gen, D, H, dtype)
@@ -72,7 +74,7 @@ def _check_step(fn: Callable, name: str, seed: int, cases: list, reference: Call
         expected, mistakes = reference(*args), mistakes_of(*args, H)  # from the inputs, before the call
         got = call(fn, name, case, *args)
         expect_unchanged(name, before, args, ["x_t", "h_prev", "W_ih", "W_hh", "b_ih", "b_hh"])
-        expect_close("h_t", got, expected, case, atol=TOL[dtype], mistakes=mistakes)
+        expect_close_array("h_t", got, expected, case, atol=TOL[dtype], mistakes=mistakes)
         expect_dtype("h_t", got, dtype, case)
 
 
@@ -134,7 +136,7 @@ def _effectively_equal(got: tuple, wrong: tuple, atol: float) -> bool:
 
 
 def check_gru_from_rnn(gru_from_rnn: Callable) -> None:
-    gen = generator(503)
+    gen = generator(case_seed(503))
     for case, T, D, H, s, dtype in [("D=3, H=4, saturation=30 (the default), float64", 8, 3, 4, None, torch.float64),
                                     ("D=2, H=1, saturation=40, float64", 6, 2, 1, 40.0, torch.float64),
                                     ("D=4, H=3, saturation=40, float64", 6, 4, 3, 40.0, torch.float64),
@@ -142,31 +144,30 @@ def check_gru_from_rnn(gru_from_rnn: Callable) -> None:
         W_ih, W_hh, b = randn(gen, H, D, dtype=dtype, scale=0.6), randn(gen, H, H, dtype=dtype, scale=0.6), \
             randn(gen, H, dtype=dtype, scale=0.5)
         args = (W_ih, W_hh, b)
-        before = snapshot(*args)
-        got = call(gru_from_rnn, "gru_from_rnn", case, *args) if s is None else \
-            call(gru_from_rnn, "gru_from_rnn", case, *args, saturation=s)
+        kwargs = {} if s is None else {"saturation": s}
         s = 30.0 if s is None else s
-        expect_unchanged("gru_from_rnn", before, args, ["W_ih", "W_hh", "b"])
-        if not isinstance(got, (tuple, list)) or len(got) != 4:
-            raise CheckFailure(f"gru_from_rnn should return a tuple (W_ih3, W_hh3, b_ih3, b_hh3), got "
-                               f"{type(got).__name__} ({case})")
-        names = ("W_ih3", "W_hh3", "b_ih3", "b_hh3")
-        for name, value, shape in zip(names, got, [(3 * H, D), (3 * H, H), (3 * H,), (3 * H,)]):
-            expect_shape(name, value, shape, case)
-            expect_dtype(name, value, dtype, case)
-        weights = tuple(w.detach() for w in got)
+        before = snapshot(*args)
         # sequences: rows of x from small (tanh unsaturated) to large (pre-activations of tens)
         scales = torch.tensor([0.3, 1.0, 8.0, 40.0], dtype=dtype)
         x = randn(gen, T, 4, D, dtype=dtype) * scales[:, None]
         h0 = _tanh(randn(gen, 4, H, dtype=dtype))
         with _no_grad():
-            hs = _forward(x, h0, *weights)[0]  # (T, 4, H): the reference GRU with the student's weights
             expected = _rnn_forward(to_numpy(x), to_numpy(h0), to_numpy(W_ih), to_numpy(W_hh), to_numpy(b))
-            named = _from_rnn_mistakes(W_ih, W_hh, b, s)
-            named.sort(key=lambda m: not _effectively_equal(weights, m[1], TOL[dtype]))  # its own mistake first
-            mistakes = {message: _forward(x, h0, *wrong)[0] for message, wrong in named}
-        expect_close("hs (the GRU run with your weights, against the tanh RNN)", hs, expected, case,
-                     atol=TOL[dtype], mistakes=mistakes)
+            named = [(message, wrong, _forward(x, h0, *wrong)[0])
+                     for message, wrong in _from_rnn_mistakes(W_ih, W_hh, b, s)]
+        got = call(gru_from_rnn, "gru_from_rnn", case, *args, **kwargs)
+        expect_unchanged("gru_from_rnn", before, args, ["W_ih", "W_hh", "b"])
+        names = ("W_ih3", "W_hh3", "b_ih3", "b_hh3")
+        got = expect_items("gru_from_rnn", got, 4, case, f"a tuple ({', '.join(names)})")
+        for name, value, shape in zip(names, got, [(3 * H, D), (3 * H, H), (3 * H,), (3 * H,)]):
+            expect_array(name, value, shape, case)
+            expect_dtype(name, value, dtype, case)
+        weights = tuple(w.detach() for w in got)
+        with _no_grad():
+            hs = _forward(x, h0, *weights)[0]  # (T, 4, H): the reference GRU with the student's weights
+        named.sort(key=lambda m: not _effectively_equal(weights, m[1], TOL[dtype]))  # its own mistake first
+        expect_close_array("hs (the GRU run with your weights, against the tanh RNN)", hs, expected, case,
+                           atol=TOL[dtype], mistakes={message: wrong_hs for message, _, wrong_hs in named})
         gate_rows = max(max_diff(weights[0][:2 * H], _zeros(2 * H, D)), max_diff(weights[1][:2 * H], _zeros(2 * H, H)))
         if gate_rows != 0.0:
             raise CheckFailure(f"the gates' weight rows W_ir, W_iz, W_hr, W_hz (rows [0, 2H)) should be zero, "
@@ -176,8 +177,8 @@ def check_gru_from_rnn(gru_from_rnn: Callable) -> None:
             if max_diff(bias[rows], _full((H,), target, dtype=dtype)) > TOL[dtype] * max(1.0, s):
                 got_value = to_numpy(bias[rows])
                 raise CheckFailure(f"the {gate} gate's bias (b_ih + b_hh in rows [{rows.start}, {rows.stop})) "
-                                   f"should be {target:+g}, that is {'+' if target > 0 else '-'}saturation, got "
-                                   f"values from {got_value.min():.6g} to {got_value.max():.6g} ({case}): use the "
+                                   f"should be {'+' if target > 0 else '-'}saturation, got values from "
+                                   f"{got_value.min():.6g} to {got_value.max():.6g} ({case}): use the "
                                    f"saturation argument")
 
 
@@ -207,7 +208,7 @@ def check_cho_gru_step(cho_gru_step: Callable) -> None:
 
 
 def check_gru_forward(gru_forward: Callable) -> None:
-    gen = generator(502)
+    gen = generator(case_seed(502))
     for case, T, B, D, H, dtype in [("T=6, B=3, D=4, H=5, float64", 6, 3, 4, 5, torch.float64),
                                     ("T=1, B=2, D=3, H=2, float64", 1, 2, 3, 2, torch.float64),
                                     ("T=4, B=1, D=2, H=3, float32", 4, 1, 2, 3, torch.float32)]:
@@ -215,32 +216,45 @@ def check_gru_forward(gru_forward: Callable) -> None:
         W_ih, W_hh, b_ih, b_hh = _params(gen, D, H, dtype)
         args = (x, h0, W_ih, W_hh, b_ih, b_hh)
         before = snapshot(*args)
-        got = call(gru_forward, "gru_forward", case, *args)
-        if not isinstance(got, (tuple, list)) or len(got) != 2:
-            raise CheckFailure(f"gru_forward should return (hs, h_T), got {type(got).__name__} ({case})")
-        hs, hT = got
         ehs, ehT = _forward(*args)
-        if getattr(hs, "shape", None) == (T + 1, B, H):
-            raise CheckFailure(f"hs has shape {(T + 1, B, H)}, expected {(T, B, H)} ({case}): do not include h0")
-        expect_close("hs", hs, ehs, case, atol=TOL[dtype], mistakes={
-            "the state is not carried from step to step": torch.stack([_step(x[t], h0, *args[2:]) for t in range(T)]),
-        })
-        expect_close("h_T", hT, ehT, case, atol=TOL[dtype])
+        no_carry = torch.stack([_step(x[t], h0, *args[2:]) for t in range(T)])
+        got = call(gru_forward, "gru_forward", case, *args)
         expect_unchanged("gru_forward", before, args, ["x", "h0", "W_ih", "W_hh", "b_ih", "b_hh"])
+        hs, hT = expect_items("gru_forward", got, 2, case, "(hs, h_T)")
+        if isinstance(hs, torch.Tensor) and tuple(hs.shape) == (T + 1, B, H):
+            raise CheckFailure(f"hs has shape {(T + 1, B, H)}, expected {(T, B, H)} ({case}): do not include h0")
+        expect_close_array("hs", hs, ehs, case, atol=TOL[dtype],
+                           mistakes={"the state is not carried from step to step": no_carry})
+        expect_close_array("h_T", hT, ehT, case, atol=TOL[dtype])
+
+
+def _is_count(value) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
 
 
 def check_rnn_param_counts(rnn_param_counts: Callable) -> None:
     for D, H in [(7, 13), (1, 1), (65, 512), (300, 50)]:
         case = f"input_size={D}, hidden_size={H}"
+        expected = _counts(D, H)
         got = call(rnn_param_counts, "rnn_param_counts", case, D, H)
         if not isinstance(got, dict) or set(got) != {"rnn", "lstm", "gru"}:
-            raise CheckFailure(f"rnn_param_counts should return a dict with keys 'rnn', 'lstm', 'gru', got {got!r}")
-        expected = _counts(D, H)
-        for key, G in (("rnn", 1), ("lstm", 4), ("gru", 3)):
-            if got[key] != expected[key]:
+            detail = ""
+            if isinstance(got, dict):
+                missing = [k for k in ("rnn", "lstm", "gru") if k not in got]
+                extra = len(got) - 3 + len(missing)
+                detail = (f" missing {', '.join(map(repr, missing))}" if missing else "") + \
+                    (f" with {extra} other key(s)" if extra else "")
+            raise CheckFailure(f"rnn_param_counts should return a dict with keys 'rnn', 'lstm', 'gru', got "
+                               f"{kind(got)}{detail} ({case})")
+        for key, G, module in (("rnn", 1, "RNN"), ("lstm", 4, "LSTM"), ("gru", 3, "GRU")):
+            value = got[key]
+            if not _is_count(value):
+                raise CheckFailure(f"the {key} count should be a whole number, got {kind(value)} ({case})")
+            if value != expected[key]:
                 hint = ""
-                if got[key] == G * (H * D + H * H + H):
+                if value == G * (H * D + H * H + H):
                     hint = " It looks like only one bias vector is counted; torch has two (b_ih and b_hh)."
-                elif got[key] == G * (H * D + H * H):
+                elif value == G * (H * D + H * H):
                     hint = " The biases are missing."
-                raise CheckFailure(f"the {key} count is {got[key]}, expected {expected[key]} ({case}).{hint}")
+                raise CheckFailure(f"the {key} count is {value}, which is not the number of parameters of "
+                                   f"torch.nn.{module}({D}, {H}) ({case}).{hint}")
