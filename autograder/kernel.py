@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import builtins
 import io
+import json
 import sys
 from typing import Any
 
@@ -45,6 +46,7 @@ import torch
 from autograder import wire
 
 MAX_MESSAGE = 4000  # characters of an exception message sent back
+MAX_STREAM_JSON = wire.MAX_HEADER // 8  # bytes of one captured stream in a message, escaped as JSON
 MAX_REPEAT = 10_000  # calls one "repeat" request may make
 
 
@@ -73,7 +75,14 @@ class _Capped(io.TextIOBase):
         return False
 
     def getvalue(self) -> str:
+        """What was written, cut so that it also fits a message once escaped as JSON (a control or non-ASCII
+        character takes up to six bytes there)."""
         text = "".join(self.parts)
+        room = MAX_STREAM_JSON
+        while len(json.dumps(text)) > room:
+            cut = max(0, len(text) * room // len(json.dumps(text)) - 64)
+            self.dropped += len(text) - cut
+            text = text[:cut]
         return text + (f"\n[... {self.dropped} more characters dropped ...]" if self.dropped else "")
 
 
