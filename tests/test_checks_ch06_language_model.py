@@ -86,6 +86,13 @@ class LMChangesState(ref.CharRNNLM):
         return super().forward(x, state)
 
 
+class LMZeroesEmbedding(ref.CharRNNLM):
+    def forward(self, x, state=None):
+        with torch.no_grad():
+            self.embedding.weight.zero_()
+        return super().forward(x, state)
+
+
 class LMIgnoresX(ref.CharRNNLM):
     def forward(self, x, state=None):
         return super().forward(torch.zeros_like(x), state)
@@ -95,6 +102,7 @@ class LMIgnoresX(ref.CharRNNLM):
     (check_CharRNNLM, LMZeroesX, "CharRNNLM.forward modified its input x"),
     (check_CharRNNLM, LMChangesState, "CharRNNLM.forward modified its input state"),
     (check_CharRNNLM, LMIgnoresX, "do not depend on the input x"),
+    (check_CharRNNLM, LMZeroesEmbedding, "do not depend on the input x"),
     (check_lm_loss, mutate_then_match(ref.lm_loss), "lm_loss modified its input logits"),
     (check_lm_loss, lambda l, t, p=None: ref.lm_loss(l, t.clamp_(max=0), p), "lm_loss modified its input targets"),
     (check_perplexity, mutate_then_match(ref.perplexity), "perplexity modified its input mean_nll"),
