@@ -168,6 +168,16 @@ def _clear_logits(gen: torch.Generator, p: float, *shape: int, scale: float = 2.
     return z
 
 
+def _float32_trap(gen: torch.Generator) -> torch.Tensor:
+    """1,000 float32 logits whose float32 running sum of sorted probabilities reaches 1 before the last token
+    (where it does not, accumulating in float32 goes unnoticed)."""
+    while True:
+        z = randn(gen, 1000, dtype=torch.float32, scale=3.0)
+        sp = torch.sort(torch.softmax(z, -1), descending=True).values
+        if bool((torch.cumsum(sp, -1)[:-1] >= 1.0).any()):
+            return z
+
+
 def check_top_p_filter(top_p_filter: Callable) -> None:
     gen = generator(case_seed(703))
     probs = torch.tensor([0.35, 0.25, 0.2, 0.1, 0.06, 0.04], dtype=torch.float64)
@@ -175,8 +185,7 @@ def check_top_p_filter(top_p_filter: Callable) -> None:
                        ("p=1.0", probs.log(), 1.0), ("p=0.01", probs.log(), 0.01),
                        ("p=0.9 on random logits", _clear_logits(gen, 0.9, 10), 0.9),
                        ("p=0.7 on a (2, 7) batch", _clear_logits(gen, 0.7, 2, 7), 0.7),
-                       ("p=1.0 on 1,000 float32 logits",
-                        randn(generator(case_seed(8)), 1000, dtype=torch.float32, scale=3.0), 1.0)]:
+                       ("p=1.0 on 1,000 float32 logits", _float32_trap(generator(case_seed(8))), 1.0)]:
         before = frozen(z)
         expected = _topp(before, p)
         exp_kept = expected > _NEG
@@ -327,14 +336,6 @@ def check_beam_search(beam_search: Callable) -> None:
         step_fn, logt = _markov(V, case_seed(seed))
         expected = _beam(step_fn, 0, 1, W, L)
         got = _hypotheses(call(beam_search, "beam_search", case, step_fn, 0, 1, W, L), V, case)
-        if len(got) != len(expected):
-            more = len(got) > len(expected)
-            raise CheckFailure(f"beam_search returned {abs(len(got) - len(expected))} hypotheses too "
-                               f"{'many' if more else 'few'} ({case}): return the beam_width best hypotheses, "
-                               "finished or not")
-        scores = [s for _, s in got]
-        if scores != sorted(scores, reverse=True):
-            raise CheckFailure(f"the hypotheses are not sorted best first ({case})")
         for toks, s in got:
             if toks and toks[0] == 0:
                 raise CheckFailure(f"hypotheses must not include BOS ({case})")
@@ -346,6 +347,14 @@ def check_beam_search(beam_search: Callable) -> None:
                 raise CheckFailure(f"a hypothesis has {len(toks)} tokens, more than max_len={L} ({case})")
             if 1 in toks[:-1]:
                 raise CheckFailure(f"a hypothesis continues after EOS ({case}); it must end at EOS")
+        if len(got) != len(expected):
+            more = len(got) > len(expected)
+            raise CheckFailure(f"beam_search returned {abs(len(got) - len(expected))} hypotheses too "
+                               f"{'many' if more else 'few'} ({case}): return the beam_width best hypotheses, "
+                               "finished or not")
+        scores = [s for _, s in got]
+        if scores != sorted(scores, reverse=True):
+            raise CheckFailure(f"the hypotheses are not sorted best first ({case})")
         off = [abs(s - e) for s, (_, e) in zip(scores, expected)]
         if max(off, default=0.0) > 1e-9:
             i = next(k for k, d in enumerate(off) if d > 1e-9)
