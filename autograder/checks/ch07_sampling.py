@@ -15,8 +15,7 @@ from typing import Callable
 import torch
 
 from autograder.checks import CheckFailure, call, case_seed, expect_close, pure
-from autograder.checks._torchcase import (as_number, expect_items, expect_tensor, expect_untouched, frozen,
-                                          generator, randn)
+from autograder.checks._torchcase import as_number, expect_tensor, expect_untouched, frozen, generator, randn
 from rnncourse import sampling as _ref
 
 _temp = _ref.temperature_softmax
