@@ -7,7 +7,8 @@ from torch import nn
 
 import rnncourse.hidden_units as ref_units
 import rnncourse.lm as ref
-from autograder.checks import CheckFailure
+from autograder.checks import CheckFailure, cases_for
+from tests.checks_purity import mutate_then_match
 from autograder.checks.ch06_language_model import (check_bits_per_char, check_CharRNNLM, check_detach_state,
                                                    check_find_unit, check_lm_loss, check_make_lm_pairs,
                                                    check_perplexity)
@@ -70,7 +71,43 @@ class LMAlwaysLSTM(ref.CharRNNLM):
         super().__init__(V, E, H, "lstm")
 
 
+class LMZeroesX(ref.CharRNNLM):
+    def forward(self, x, state=None):
+        x.zero_()
+        return super().forward(x, state)
+
+
+class LMChangesState(ref.CharRNNLM):
+    def forward(self, x, state=None):
+        if state is not None:
+            with torch.no_grad():
+                for s in (state if isinstance(state, tuple) else (state,)):
+                    s.mul_(0.5)
+        return super().forward(x, state)
+
+
+class LMZeroesEmbedding(ref.CharRNNLM):
+    def forward(self, x, state=None):
+        with torch.no_grad():
+            self.embedding.weight.zero_()
+        return super().forward(x, state)
+
+
+class LMIgnoresX(ref.CharRNNLM):
+    def forward(self, x, state=None):
+        return super().forward(torch.zeros_like(x), state)
+
+
 @pytest.mark.parametrize("check,impl,message", [
+    (check_CharRNNLM, LMZeroesX, "CharRNNLM.forward modified its input x"),
+    (check_CharRNNLM, LMChangesState, "CharRNNLM.forward modified its input state"),
+    (check_CharRNNLM, LMIgnoresX, "do not depend on the input x"),
+    (check_CharRNNLM, LMZeroesEmbedding, "do not depend on the input x"),
+    (check_lm_loss, mutate_then_match(ref.lm_loss), "lm_loss modified its input logits"),
+    (check_lm_loss, lambda l, t, p=None: ref.lm_loss(l, t.clamp_(max=0), p), "lm_loss modified its input targets"),
+    (check_perplexity, mutate_then_match(ref.perplexity), "perplexity modified its input mean_nll"),
+    (check_detach_state, mutate_then_match(ref.detach_state), "detach_state modified its input state"),
+    (check_make_lm_pairs, lambda ids, b, e: ref.make_lm_pairs(ids.add_(1), b, e), "modified its input ids"),
     (check_make_lm_pairs, lambda ids, b, e: ref.make_lm_pairs(ids, b, e)[::-1], "swapped"),
     (check_make_lm_pairs, lambda ids, b, e: (ref.make_lm_pairs(ids, b, e)[0],) * 2, "not shifted by one"),
     (check_make_lm_pairs, lambda ids, b, e: (ids, ids), "length L \\+ 1"),
@@ -202,3 +239,56 @@ def test_find_unit_correct_variants_pass():
 def test_find_unit_mistakes_are_named(impl, message):
     with pytest.raises(CheckFailure, match=message):
         check_find_unit(impl)
+
+
+# ----------------------------------------------------------------------------- every student, every wrong type
+
+CHECKS = [(check_make_lm_pairs, ref.make_lm_pairs), (check_lm_loss, ref.lm_loss), (check_perplexity, ref.perplexity),
+          (check_bits_per_char, ref.bits_per_char), (check_detach_state, ref.detach_state),
+          (check_CharRNNLM, ref.CharRNNLM), (check_find_unit, ref_units.find_unit)]
+
+
+@pytest.mark.parametrize("check,impl", CHECKS + [(check_find_unit, _corr_zscores), (check_find_unit, _corr_loop)])
+def test_every_student_passes_with_a_correct_answer(check, impl):
+    for i in range(25):
+        with cases_for(f"student-{i}"):
+            check(impl)
+
+
+def _nan_like(value):
+    if isinstance(value, torch.Tensor):
+        return torch.full_like(value, float("nan")) if value.is_floating_point() else value
+    if isinstance(value, float):
+        return float("nan")
+    if isinstance(value, (tuple, list)):
+        return type(value)(_nan_like(v) for v in value)
+    return value
+
+
+GARBAGE = [None, "x", [1.0, 2.0], 3, float("nan"), torch.zeros(2, 3), torch.tensor(float("nan")), (None, None),
+           (torch.zeros(1), torch.zeros(1)), ("x", 0.5), np.zeros(3)]
+
+
+def _junk_model(value):
+    class Junk(nn.Module):
+        def __init__(self, V, E, H, cell="lstm"):
+            super().__init__()
+            if cell not in ("rnn", "lstm", "gru"):
+                raise ValueError(cell)
+            self.emb = nn.Embedding(V, E)
+
+        def forward(self, x, state=None):
+            return value
+    return Junk
+
+
+@pytest.mark.parametrize("check,impl", CHECKS)
+def test_wrong_types_fail_cleanly(check, impl):
+    answers = [lambda *a, _g=g, **k: _g for g in GARBAGE]
+    if check not in (check_make_lm_pairs, check_CharRNNLM):  # outputs with floating-point values
+        answers.append(lambda *a, **k: _nan_like(impl(*a, **k)))
+    if check is check_CharRNNLM:
+        answers += [_junk_model(g) for g in GARBAGE] + [_junk_model((torch.full((6, 3, 11), float("nan")), None))]
+    for answer in answers:
+        with pytest.raises(CheckFailure):
+            check(answer)

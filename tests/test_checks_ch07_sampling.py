@@ -2,9 +2,11 @@ import pytest
 import torch
 
 import rnncourse.sampling as ref
-from autograder.checks import CheckFailure
-from autograder.checks.ch07_sampling import (check_beam_search, check_greedy_decode, check_sample_sequence,
+from autograder.checks import CheckFailure, case_seed, cases_for
+from autograder.checks.ch07_sampling import (_markov, check_beam_search, check_greedy_decode, check_sample_sequence,
                                              check_temperature_softmax, check_top_k_filter, check_top_p_filter)
+from tests.checks_purity import mutate_then_match
+from tests.checks_purity.ch07 import overwrites_step_outputs
 
 
 def topp_loop(logits, p):
@@ -166,5 +168,96 @@ def test_more_correct_variants_pass():
         [b] + ref.sample_sequence(f, b, e, L - 1, temperature, top_k, top_p, generator), "contains BOS"),
 ])
 def test_more_mistakes_are_named(check, impl, message):
+    with pytest.raises(CheckFailure, match=message):
+        check(impl)
+
+
+# ----------------------------------------------------------------------------- every student, every wrong type
+
+def topk_sort(z, k):
+    if k < 1:
+        raise ValueError(k)
+    if k >= z.shape[-1]:
+        return z.clone()
+    kth = torch.sort(z, -1, descending=True).values[..., k - 1:k]
+    return z.masked_fill(z < kth, float("-inf"))
+
+
+FAST = [(check_temperature_softmax, ref.temperature_softmax), (check_top_k_filter, ref.top_k_filter),
+        (check_top_k_filter, topk_sort), (check_top_p_filter, ref.top_p_filter), (check_top_p_filter, topp_loop),
+        (check_greedy_decode, ref.greedy_decode), (check_greedy_decode, greedy_loop),
+        (check_beam_search, ref.beam_search), (check_beam_search, beam_exhaustive_small)]
+
+
+@pytest.mark.parametrize("check,impl", FAST)
+def test_every_student_passes_with_a_correct_answer(check, impl):
+    for i in range(25):
+        with cases_for(f"student-{i}"):
+            check(impl)
+
+
+def test_every_student_passes_with_a_correct_sampler():
+    for i in range(8):  # about 2 s each: 15,000 draws
+        with cases_for(f"student-{i}"):
+            check_sample_sequence(ref.sample_sequence)
+
+
+def test_cases_differ_between_students():
+    seen = []
+    for i in range(3):
+        with cases_for(f"student-{i}"):
+            seen.append(_markov(4, case_seed(21))[1])
+    assert not torch.equal(seen[0], seen[1]) and not torch.equal(seen[1], seen[2])
+
+
+def _nan_like(value):
+    if isinstance(value, torch.Tensor):
+        return torch.full_like(value, float("nan")) if value.is_floating_point() else value
+    if isinstance(value, float):
+        return float("nan")
+    if isinstance(value, (tuple, list)):
+        return type(value)(_nan_like(v) for v in value)
+    return value
+
+
+GARBAGE = [None, "x", [1.0, 2.0], 3, float("nan"), torch.zeros(2, 3), torch.tensor(float("nan")), (None, None),
+           ["x"], [0.5], [(None, 0.0)], [([1], "x")], [([99], -1.0)], [[-3]], torch.zeros(4, dtype=torch.bool)]
+
+
+@pytest.mark.parametrize("check,impl", [(check_temperature_softmax, ref.temperature_softmax),
+                                        (check_top_k_filter, ref.top_k_filter), (check_top_p_filter, ref.top_p_filter),
+                                        (check_greedy_decode, ref.greedy_decode),
+                                        (check_sample_sequence, ref.sample_sequence), (check_beam_search, ref.beam_search)])
+def test_wrong_types_fail_cleanly(check, impl):
+    answers = [lambda *a, _g=g, **k: _g for g in GARBAGE]
+    if check in (check_temperature_softmax, check_top_k_filter, check_top_p_filter, check_beam_search):
+        answers.append(lambda *a, **k: _nan_like(impl(*a, **k)))
+    for answer in answers:
+        with pytest.raises(CheckFailure):
+            check(answer)
+
+
+def _mutates(fn):
+    def answer(z, *args):
+        out = fn(z, *args)
+        z.mul_(2.0)
+        return out
+    return answer
+
+
+@pytest.mark.parametrize("check,impl,message", [
+    (check_temperature_softmax, _mutates(ref.temperature_softmax), "temperature_softmax modified its input logits"),
+    (check_top_k_filter, _mutates(ref.top_k_filter), "top_k_filter modified its input logits"),
+    (check_top_p_filter, _mutates(ref.top_p_filter), "top_p_filter modified its input logits"),
+    (check_top_p_filter, mutate_then_match(ref.top_p_filter), "top_p_filter modified its input logits"),
+    (check_greedy_decode, overwrites_step_outputs(ref.greedy_decode), "starts with BOS"),
+    (check_sample_sequence, lambda f, b, e, L, generator=None, **k: ref.sample_sequence(
+        f, b, e, L, generator=torch.Generator().manual_seed(0), **k), "not drawn from the right distribution"),
+    (check_sample_sequence, lambda f, b, e, L, **k: ref.sample_sequence(f, b, e, min(L, 2), **k), "stopped before max_len"),
+    (check_greedy_decode, lambda f, b, e, L: ref.greedy_decode(f, b, e, 2 if L > 2 else L), "stopped after 2 tokens"),
+    (check_greedy_decode, lambda f, b, e, L: [2 if i == 1 else t for i, t in enumerate(ref.greedy_decode(f, b, e, L))],
+     "first differs .* at position 1"),
+])
+def test_input_changes_and_more_mistakes_are_named(check, impl, message):
     with pytest.raises(CheckFailure, match=message):
         check(impl)

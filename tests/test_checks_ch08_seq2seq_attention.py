@@ -6,9 +6,10 @@ import torch
 
 import rnncourse.attention as ref
 import rnncourse.seq2seq as ref_s2s
-from autograder.checks import CheckFailure
+from autograder.checks import CheckFailure, cases_for
 from autograder.checks.ch08_seq2seq_attention import (check_additive_attention, check_attention_decoder_step,
                                                       check_dot_attention, check_make_decoder_io)
+from tests.checks_purity import mutate_then_match
 
 NEG = float("-inf")
 
@@ -277,3 +278,70 @@ def io_in_place(targets, lengths, bos_id, eos_id, pad_id):
 def test_make_decoder_io_mistakes(impl, message):
     with pytest.raises(CheckFailure, match=message):
         check_make_decoder_io(impl)
+
+
+# ----------------------------------------------------------------------------- every student, every wrong type
+
+CHECKS = [(check_dot_attention, ref.dot_attention), (check_additive_attention, ref.additive_attention),
+          (check_attention_decoder_step, ref_s2s.attention_decoder_step), (check_make_decoder_io, ref_s2s.make_decoder_io)]
+
+
+@pytest.mark.parametrize("check,impl", CHECKS + [(check_dot_attention, dot_loop), (check_dot_attention, dot_renormalised),
+                                                 (check_additive_attention, additive_loop),
+                                                 (check_attention_decoder_step, step_explicit),
+                                                 (check_make_decoder_io, io_loop)])
+def test_every_student_passes_with_a_correct_answer(check, impl):
+    for i in range(25):
+        with cases_for(f"student-{i}"):
+            check(impl)
+
+
+def _nan_like(value):
+    if isinstance(value, torch.Tensor):
+        return torch.full_like(value, float("nan")) if value.is_floating_point() else value
+    if isinstance(value, (tuple, list)):
+        return type(value)(_nan_like(v) for v in value)
+    return value
+
+
+GARBAGE = [None, "x", [1.0, 2.0], 3, float("nan"), torch.zeros(2, 3), torch.tensor(float("nan")), (None, None),
+           (None, None, None), (torch.zeros(1), torch.zeros(1)), (torch.zeros(1),) * 3, ("x", 0.5)]
+
+
+@pytest.mark.parametrize("check,impl", CHECKS)
+def test_wrong_types_fail_cleanly(check, impl):
+    answers = [lambda *a, _g=g, **k: _g for g in GARBAGE]
+    answers.append(lambda *a, **k: tuple(t.numpy() if isinstance(t, torch.Tensor) else t for t in impl(*a, **k)))
+    if check is not check_make_decoder_io:
+        answers.append(lambda *a, **k: _nan_like(impl(*a, **k)))
+    else:
+        answers.append(lambda *a, **k: (impl(*a, **k)[0], impl(*a, **k)[1][:, :1]))
+    for answer in answers:
+        with pytest.raises(CheckFailure):
+            check(answer)
+
+
+def dot_detached_grad_only(q, K, V, mask=None, scale=None):
+    c, w = ref.dot_attention(q, K, V, mask, scale)
+    return (c, w) if not q.requires_grad else (c.detach(), w)
+
+
+def dot_stops_keys_gradient(q, K, V, mask=None, scale=None):
+    K.requires_grad_(False)  # only changes the gradient case, where keys is a leaf that requires grad
+    return ref.dot_attention(q, K, V, mask, scale)
+
+
+@pytest.mark.parametrize("check,impl,message", [
+    (check_dot_attention, mutate_then_match(ref.dot_attention), "dot_attention modified its input query"),
+    (check_dot_attention, lambda q, K, V, mask=None, scale=None: ref.dot_attention(
+        q, K, V, None if mask is None else mask.fill_(True), scale), "dot_attention modified its input mask"),
+    (check_dot_attention, dot_stops_keys_gradient, "modified its input keys"),
+    (check_dot_attention, dot_detached_grad_only, "not differentiable"),
+    (check_additive_attention, mutate_then_match(ref.additive_attention), "additive_attention modified its input query"),
+    (check_attention_decoder_step, mutate_then_match(ref_s2s.attention_decoder_step),
+     "attention_decoder_step modified its input y_emb"),
+    (check_make_decoder_io, lambda t, l, *a: ref_s2s.make_decoder_io(t, l.clamp_(max=1), *a), "modified its input lengths"),
+])
+def test_input_changes_are_named(check, impl, message):
+    with pytest.raises(CheckFailure, match=message):
+        check(impl)

@@ -7,9 +7,10 @@ from torch import nn
 
 import rnncourse.bleu_score as bref
 import rnncourse.captioning as ref
-from autograder.checks import CheckFailure
+from autograder.checks import CheckFailure, cases_for
 from autograder.checks.ch09_captioning import (check_bleu, check_conditioned_gru_step, check_init_state_from_features,
                                                check_modified_precision, check_spatial_attention)
+from tests.checks_purity import mutate_then_match
 
 
 # ----------------------------------------------------------------------------- correct variants
@@ -206,3 +207,69 @@ def test_not_implemented_is_reported():
                   check_modified_precision, check_bleu):
         with pytest.raises(CheckFailure, match="not implemented"):
             check(stub)
+
+
+# ----------------------------------------------------------------------------- every student, every wrong type
+
+CHECKS = [(check_init_state_from_features, ref.init_state_from_features),
+          (check_conditioned_gru_step, ref.conditioned_gru_step), (check_spatial_attention, ref.spatial_attention),
+          (check_modified_precision, bref.modified_precision), (check_bleu, bref.bleu)]
+
+
+@pytest.mark.parametrize("check,impl", CHECKS + [(check_init_state_from_features, init_einsum),
+                                                 (check_conditioned_gru_step, gru_split_weights),
+                                                 (check_spatial_attention, attention_loop),
+                                                 (check_modified_precision, precision_counter),
+                                                 (check_bleu, bleu_from_counter)])
+def test_every_student_passes_with_a_correct_answer(check, impl):
+    for i in range(25):
+        with cases_for(f"student-{i}"):
+            check(impl)
+
+
+def _nan_like(value):
+    if isinstance(value, torch.Tensor):
+        return torch.full_like(value, float("nan")) if value.is_floating_point() else value
+    if isinstance(value, float):
+        return float("nan")
+    if isinstance(value, (tuple, list)):
+        return type(value)(_nan_like(v) for v in value)
+    return value
+
+
+GARBAGE = [None, "x", [1.0, 2.0], 3, float("nan"), float("inf"), torch.zeros(2, 3), torch.tensor(float("nan")),
+           (None, None), (torch.zeros(1), torch.zeros(1)), ("x", 0.5), (float("inf"), 1), (1.5, 2), (True, 1),
+           torch.zeros(3, dtype=torch.long)]
+
+
+@pytest.mark.parametrize("check,impl", CHECKS)
+def test_wrong_types_fail_cleanly(check, impl):
+    answers = [lambda *a, _g=g, **k: _g for g in GARBAGE]
+    if check is not check_modified_precision:
+        answers.append(lambda *a, **k: _nan_like(impl(*a, **k)))
+    if check in (check_init_state_from_features, check_conditioned_gru_step):
+        answers.append(lambda *a, **k: impl(*a, **k).detach().numpy())
+        answers.append(lambda *a, **k: impl(*a, **k).round().long())
+    for answer in answers:
+        with pytest.raises(CheckFailure):
+            check(answer)
+
+
+def gru_mutates_then_matches(x, v, h, *w):
+    with torch.no_grad():
+        h.mul_(0.5)
+    return ref.conditioned_gru_step(x, v, h, *w)
+
+
+@pytest.mark.parametrize("check,impl,message", [
+    (check_conditioned_gru_step, gru_mutates_then_matches, "conditioned_gru_step modified its input h_prev"),
+    (check_spatial_attention, mutate_then_match(ref.spatial_attention), "spatial_attention modified its input h"),
+    (check_init_state_from_features, lambda v, W, b: ref.init_state_from_features(v, W, b.requires_grad_(False)),
+     "modified its input b"),
+    (check_modified_precision, lambda h, r, n: bref.modified_precision(h, r[:1] if r.pop() else r, n),
+     "modified_precision modified its input references"),
+    (check_bleu, lambda h, r, n=4: bref.bleu(h, r, n) + 0.01, "differs from the expected score by 0.01"),
+])
+def test_input_changes_and_more_mistakes_are_named(check, impl, message):
+    with pytest.raises(CheckFailure, match=message):
+        check(impl)
