@@ -293,7 +293,8 @@ def _build_root(root: str, limits: Limits, uid: int | None) -> str:
            f"/tmp quota {limits.max_scratch_bytes // 2**20} MiB"
 
 
-def _address_space_in_use() -> int:
+def address_space_in_use() -> int:
+    """This process's virtual memory size in bytes (2 GiB where /proc cannot say)."""
     try:
         for line in Path("/proc/self/status").read_text().splitlines():
             if line.startswith("VmSize:"):
@@ -304,7 +305,7 @@ def _address_space_in_use() -> int:
 
 
 def _rlimits(limits: Limits, per_user: bool) -> str:
-    vm_now = _address_space_in_use()
+    vm_now = address_space_in_use()
     pairs = [(resource.RLIMIT_CPU, limits.cpu_seconds), (resource.RLIMIT_AS, vm_now + limits.memory_bytes),
              (resource.RLIMIT_NOFILE, limits.max_open_files), (resource.RLIMIT_FSIZE, limits.max_file_size),
              (resource.RLIMIT_CORE, 0)]

@@ -4,7 +4,7 @@ In grading the kernel holds no course code, so a call of ``rnn_forward`` in a
 chapter-2 answer travels to the grader as a callback. The grader does not run
 the helper itself: the student chooses the arguments, and with them the work.
 A child process (one per grading worker, started on the first call) runs it
-under an address-space limit (``MEMORY``), on arguments of at most
+under an address-space limit (``MEMORY`` beyond what it holds at start), on arguments of at most
 ``MAX_ARGUMENT_BYTES``, within the deadline of the cell or test that called it.
 Past the deadline the child is killed and the notebook gets ``timeout``; the
 next call starts a fresh child. Only plain data crosses, in both directions
@@ -39,8 +39,8 @@ SERVED: dict[str, frozenset[str]] = {
     "02_bptt": frozenset({"rnn_step", "rnn_forward", "softmax", "cross_entropy", "one_hot", "relative_error"}),
     "03_clipping": frozenset({"rnn_forward"}),
 }
-#: address space of the helper process
-MEMORY = 1536 * 2**20
+#: address space the helper process may add to what it holds once the course is imported
+MEMORY = 2 * 2**30
 #: raw bytes of the arrays in one call's arguments, and in its result
 MAX_ARGUMENT_BYTES = MAX_RESULT_BYTES = 16 * 2**20
 #: seconds for a fresh helper process to import the course (counted against no student)
@@ -138,15 +138,18 @@ def served_helpers(chapter: str, helpers: HelperProcess, deadline: Callable[[], 
 
 
 def main() -> int:
-    resource.setrlimit(resource.RLIMIT_AS, (MEMORY, MEMORY))
     chan = wire.Channel(os.dup(0), os.dup(1))
     devnull = os.open(os.devnull, os.O_RDWR)
     os.dup2(devnull, 0)
     os.dup2(2, 1)  # a helper that prints cannot write on the channel
     import rnncourse
 
+    from autograder.sandbox import address_space_in_use
+
     names = frozenset().union(*SERVED.values())
     functions = {name: getattr(rnncourse, name) for name in names}
+    limit = address_space_in_use() + MEMORY
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     chan.send({"op": "ready"})
     while True:
         try:

@@ -66,11 +66,11 @@ def test_a_timeout_names_the_test_that_looped(zygote):
 
 
 def test_a_served_helper_runs_outside_the_grader_within_the_cell_deadline(zygote):
-    """20 million steps of rnn_forward: the helper process is killed at the cell's deadline; the grader's own
+    """100,000 steps of a 1,000-unit rnn_forward (about 10 s of work): the helper process is killed at the cell's deadline; the grader's own
     CPU time stays small."""
     before = resource.getrusage(resource.RUSAGE_SELF)
-    result = grade("rnn_forward(np.ones((2_000_000, 1, 1)), np.zeros((1, 1)), np.ones((1, 1)), np.ones((1, 1)), "
-                   "np.zeros(1))\n", zygote, "rnn_step_backward", Limits(cell_timeout=4, notebook_timeout=60), "02_bptt")
+    result = grade("rnn_forward(np.ones((100_000, 1, 1)), np.zeros((1, 1000)), np.ones((1000, 1)), "
+                   "np.ones((1000, 1000)), np.zeros(1000))\n", zygote, "rnn_step_backward", Limits(cell_timeout=4, notebook_timeout=60), "02_bptt")
     after = resource.getrusage(resource.RUSAGE_SELF)
     assert result.status == "timeout" and "answer cell rnn_step_backward" in result.detail, result.detail
     assert (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime) < 3.0
@@ -168,3 +168,35 @@ def test_a_fault_of_a_checks_own_code_is_never_a_grade(zygote):
     assert result.status == "error" and result.grader_errors == [
         "test_softmax: the check raised ZeroDivisionError: division by zero"]
     assert result.test("test_rnn_step").passed and result.test("test_cross_entropy").passed
+
+
+def test_a_run_with_a_fault_of_the_grader_writes_every_row_lists_it_and_exits_4(tmp_path, monkeypatch):
+    """Only for the student 'buggy' does test_softmax's hidden block fail by itself: the class is graded, the
+    fault is listed at the end, the run exits 4."""
+    import autograder.grading as grading
+    from tests.grading_utils import put, read_grades
+
+    real = grading.load_assignment
+
+    def load_with_a_fault(aid):
+        assignment = real(aid)
+        for cell in assignment.cells:
+            if cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") == "test_softmax":
+                cell["source"] = "".join(cell["source"]).replace(
+                    "### BEGIN HIDDEN TESTS\n", "### BEGIN HIDDEN TESTS\nfrom autograder.checks import _student\n"
+                    "if _student.get() == 'buggy':\n    1 / 0\n")
+        return assignment
+
+    monkeypatch.setattr(grading, "load_assignment", load_with_a_fault)
+    subs = tmp_path / "subs"
+    for student in ("alice", "buggy"):
+        put(subs, student, "01_rnn", load("solutions", "01_rnn"))
+    lines: list[str] = []
+    rc = grading.grade(subs, tmp_path / "out", workers=1, progress=False, log=lines.append)
+    assert rc == grading.EXIT_GRADER_FAULTS, lines
+    grades = read_grades(tmp_path / "out")
+    assert grades[("buggy", "01_rnn", "test_softmax")] == (0.0, "error")
+    assert grades[("alice", "01_rnn", "test_softmax")] == (2.0, "ok")
+    assert any("buggy/01_rnn: test_softmax: the check raised ZeroDivisionError" in line for line in lines), lines
+    page = (tmp_path / "out" / "feedback" / "buggy" / "01_rnn" / "01_rnn.html").read_text()
+    assert "not in your code" in page and "ZeroDivisionError" not in page

@@ -64,7 +64,7 @@ def test_exact_totals(graded, student):
 
 @pytest.mark.parametrize("student", sorted(ANSWER_ATTACKS) + ["redefine", "redefine2", "addedpatch", "lstmcell",
                                                               "lstmkernel", "patchtorch", "torchos", "grukernel",
-                                                              "grucount"])
+                                                              "grucount", "inplace"])
 def test_attacks_earn_nothing_for_what_they_attack(graded, student):
     _, g, _, expect = graded
     e = expect[student]

@@ -185,9 +185,16 @@ def build(root: Path) -> dict[str, Expect]:
         expect[student] = Expect(aid, zero={f"test_{gid}"}, status={f"test_{gid}": "forbidden"},
                                  max_total=total - points)
 
-    # a course helper asked for 2 million steps: it runs in the helper process and is stopped at the cell's limit
+    # a loss that zeroes its logits in place and returns log V, the loss of what it left behind
+    put(root, "inplace", AID, with_answer(sol, "cross_entropy", "def cross_entropy(logits, targets):\n"
+                                          "    logits[...] = 0\n    return float(np.log(logits.shape[-1]))\n"))
+    expect["inplace"] = Expect(AID, zero={"test_cross_entropy"}, status={"test_cross_entropy": "ok"},
+                               max_total=full - 2)
+
+    # a course helper asked for 100,000 steps of 1,000 units (about 10 s of work): it runs in the helper process and is stopped at the cell's limit
     bptt = load("solutions", "02_bptt")
-    bomb = "rnn_forward(np.ones((2_000_000, 1, 1)), np.zeros((1, 1)), np.ones((1, 1)), np.ones((1, 1)), np.zeros(1))\n"
+    bomb = ("rnn_forward(np.ones((100_000, 1, 1)), np.zeros((1, 1000)), np.ones((1000, 1)), np.ones((1000, 1000)), "
+            "np.zeros(1000))\n")
     put(root, "helperbomb", "02_bptt", with_answer(bptt, "rnn_step_backward",
                                                    bomb + "".join(cell_by_id(bptt, "rnn_step_backward")["source"])))
     expect["helperbomb"] = Expect("02_bptt", exact_total=0.0, all_status="timeout")
