@@ -142,6 +142,62 @@ def expect_close(what: str, got: Any, expected: Any, case: str, atol: float = 1e
                        f"(tolerance {atol:g}) ({case}).{hint}")
 
 
+#: what a student's function may return where an exercise asks for an array
+ARRAYS = (_ndarray, _np_module.generic, _Tensor)
+
+
+def kind(value: Any) -> str:
+    """A short name for what a student's function returned (an object left in the grading kernel names its type)."""
+    if hasattr(type(value), "remote_mro"):
+        return f"{getattr(value, '_type', 'non-data')} object"
+    if isinstance(value, ARRAYS) and shape_of(value) != ():
+        return f"an array of shape {shape_of(value)}"
+    return type(value).__name__
+
+
+def expect_array(what: str, got: Any, shape: tuple, case: str) -> None:
+    """``got`` is a numpy array or a torch tensor of ``shape``."""
+    if not isinstance(got, ARRAYS):
+        raise CheckFailure(f"{what} should be an array/tensor of shape {tuple(shape)}, got {kind(got)} ({case})")
+    expect_shape(what, got, tuple(shape), case)
+
+
+def expect_close_array(what: str, got: Any, expected: Any, case: str, atol: float,
+                       mistakes: Mapping[str, Any] | None = None) -> None:
+    """``expect_close`` for an array result, after checking that it is one."""
+    expect_array(what, got, shape_of(expected), case)
+    expect_close(what, got, expected, case, atol=atol, mistakes=mistakes)
+
+
+def number(what: str, got: Any, case: str) -> float:
+    """``got`` as a float; anything but a single real number (or a 0-d array) fails."""
+    ok = (isinstance(got, (int, float, *ARRAYS)) and not isinstance(got, (bool, _np_module.bool_))
+          and shape_of(got) in (None, ()))
+    try:
+        value = float(got) if ok else None
+    except (TypeError, ValueError, RuntimeError):
+        value = None
+    if value is None:
+        raise CheckFailure(f"{what} should be a single number, got {kind(got)} ({case})")
+    return value
+
+
+def expect_number(what: str, got: Any, expected: float, case: str, atol: float,
+                  mistakes: Mapping[str, Any] | None = None) -> None:
+    """A number within ``atol`` of ``expected``; ``mistakes`` maps a message to the value of a known mistake."""
+    expect_close(what, _asarray(number(what, got, case)), _asarray(float(expected)), case, atol=atol,
+                 mistakes={m: _asarray(float(v)) for m, v in (mistakes or {}).items()})
+
+
+def expect_items(name: str, got: Any, n: int, case: str, what: str) -> tuple:
+    """``got`` as a tuple of ``n`` items: ``name`` should return a tuple/list of ``n`` things (``what``, e.g.
+    ``"(context, weights)"``)."""
+    if not isinstance(got, (tuple, list)) or len(got) != n:
+        size = f" of length {len(got)}" if isinstance(got, (tuple, list)) else ""
+        raise CheckFailure(f"{name} should return {what}, got {kind(got)}{size} ({case})")
+    return tuple(got)
+
+
 def expect_dtype(what: str, got: Any, dtype: Any, case: str) -> None:
     got_dtype = getattr(got, "dtype", None)
     if got_dtype != dtype:

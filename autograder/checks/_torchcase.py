@@ -37,14 +37,6 @@ def expect_tensor(what: str, got, case: str, shape: tuple | None = None) -> torc
     return got
 
 
-def expect_items(name: str, got, n: int, case: str, what: str) -> tuple:
-    """``got`` as a tuple when it is a tuple or list of ``n`` items, e.g. ``what = "(context, weights)"``."""
-    if not isinstance(got, (tuple, list)) or len(got) != n:
-        kind = f"a {type(got).__name__} of {len(got)}" if isinstance(got, (tuple, list)) else type(got).__name__
-        raise CheckFailure(f"{name} should return {what}, got {kind} ({case})")
-    return tuple(got)
-
-
 def as_number(what: str, got, case: str) -> float:
     """A returned Python number (or 0-d tensor / numpy scalar) as a float; anything else is a CheckFailure."""
     if isinstance(got, _Tensor) and got.numel() == 1 and not got.is_complex():

@@ -1,17 +1,12 @@
-"""Hidden checks for chapter 01_rnn: rnn_step, rnn_forward, softmax, cross_entropy.
-
-Also the result-type helpers of chapters 1-5: a student's value is checked to be an array, a number or a
-tuple of the right length before the checks compute with it, so a wrong type becomes a CheckFailure.
-"""
+"""Hidden checks for chapter 01_rnn: rnn_step, rnn_forward, softmax, cross_entropy."""
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
-import torch
 
-from autograder.checks import (CheckFailure, call, case_seed, expect_close, expect_dtype, expect_shape,
-                               expect_unchanged, shape_of, snapshot)
+from autograder.checks import (ARRAYS, CheckFailure, call, case_seed, expect_array, expect_close, expect_dtype,
+                               expect_number, expect_unchanged, shape_of, snapshot)
 from rnncourse import rnn as _ref
 
 _rnn_step = _ref.rnn_step
@@ -20,59 +15,6 @@ _softmax = _ref.softmax
 _cross_entropy = _ref.cross_entropy
 _default_rng = np.random.default_rng
 _tanh, _exp, _log = np.tanh, np.exp, np.log
-_ARRAYS = (np.ndarray, np.generic, torch.Tensor)
-
-
-# ----------------------------------------------------------------------------- result types (chapters 1-5)
-
-def kind(value: Any) -> str:
-    """A short name for what a student's function returned (an object left in the grading kernel names its type)."""
-    if hasattr(type(value), "remote_mro"):
-        return f"{getattr(value, '_type', 'non-data')} object"
-    if isinstance(value, _ARRAYS) and shape_of(value) != ():
-        return f"an array of shape {shape_of(value)}"
-    return type(value).__name__
-
-
-def expect_array(what: str, got: Any, shape: tuple, case: str) -> None:
-    """``got`` is a numpy array or a torch tensor of ``shape``."""
-    if not isinstance(got, _ARRAYS):
-        raise CheckFailure(f"{what} should be an array/tensor of shape {tuple(shape)}, got {kind(got)} ({case})")
-    expect_shape(what, got, tuple(shape), case)
-
-
-def expect_close_array(what: str, got: Any, expected: Any, case: str, atol: float,
-                       mistakes: dict | None = None) -> None:
-    """``expect_close`` for an array result, after checking that it is one."""
-    expect_array(what, got, shape_of(expected), case)
-    expect_close(what, got, expected, case, atol=atol, mistakes=mistakes)
-
-
-def number(what: str, got: Any, case: str) -> float:
-    """``got`` as a float; anything but a single real number (or a 0-d array) fails."""
-    ok = (isinstance(got, (int, float, *_ARRAYS)) and not isinstance(got, (bool, np.bool_))
-          and shape_of(got) in (None, ()))
-    try:
-        value = float(got) if ok else None
-    except (TypeError, ValueError, RuntimeError):
-        value = None
-    if value is None:
-        raise CheckFailure(f"{what} should be a single number, got {kind(got)} ({case})")
-    return value
-
-
-def expect_number(what: str, got: Any, expected: float, case: str, atol: float, mistakes: dict | None = None) -> None:
-    """A number within ``atol`` of ``expected``; ``mistakes`` maps a message to the value of a known mistake."""
-    expect_close(what, np.asarray(number(what, got, case)), np.asarray(float(expected)), case, atol=atol,
-                 mistakes={m: np.asarray(float(v)) for m, v in (mistakes or {}).items()})
-
-
-def expect_items(name: str, got: Any, n: int, case: str, what: str) -> list:
-    """``got`` as a list of ``n`` items: ``name`` should return a tuple/list of ``n`` things (``what``)."""
-    if not isinstance(got, (tuple, list)) or len(got) != n:
-        size = f" of length {len(got)}" if isinstance(got, (tuple, list)) else ""
-        raise CheckFailure(f"{name} should return {what}, got {kind(got)}{size} ({case})")
-    return list(got)
 
 
 # ----------------------------------------------------------------------------- the checks
@@ -124,7 +66,7 @@ def check_rnn_forward(rnn_forward: Callable) -> None:
         }
         got = call(rnn_forward, "rnn_forward", case, *args)
         expect_unchanged("rnn_forward", before, args, ["x", "h0", "W_ih", "W_hh", "b"])
-        if isinstance(got, _ARRAYS) and shape_of(got) == (T + 1, B, H):
+        if isinstance(got, ARRAYS) and shape_of(got) == (T + 1, B, H):
             raise CheckFailure(f"hs has shape {(T + 1, B, H)}, expected {(T, B, H)} ({case}): "
                                "hs[t] should be the state after reading x[t], without h0")
         expect_array("hs", got, (T, B, H), case)

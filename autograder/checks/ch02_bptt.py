@@ -5,8 +5,8 @@ from typing import Callable
 
 import numpy as np
 
-from autograder.checks import CheckFailure, call, case_seed, expect_unchanged, max_diff, snapshot
-from autograder.checks.ch01_rnn import expect_array, expect_close_array, expect_items
+from autograder.checks import (CheckFailure, call, case_seed, expect_array, expect_close_array, expect_items,
+                               expect_unchanged, max_diff, snapshot)
 from rnncourse import bptt as _ref
 from rnncourse import rnn as _rnn
 

@@ -5,8 +5,8 @@ from typing import Callable
 
 import numpy as np
 
-from autograder.checks import CheckFailure, call, case_seed, expect_unchanged, snapshot, to_numpy
-from autograder.checks.ch01_rnn import expect_array, expect_close_array, expect_items, expect_number
+from autograder.checks import (CheckFailure, call, case_seed, expect_array, expect_close_array, expect_items,
+                               expect_number, expect_unchanged, snapshot, to_numpy)
 from rnncourse import clipping as _ref
 
 _global = _ref.global_grad_norm

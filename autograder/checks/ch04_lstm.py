@@ -14,10 +14,9 @@ from typing import Callable
 import numpy as np
 import torch
 
-from autograder.checks import (CheckFailure, call, case_seed, expect_dtype, expect_unchanged, max_diff, snapshot,
-                               to_numpy)
+from autograder.checks import (CheckFailure, call, case_seed, expect_array, expect_close_array, expect_dtype,
+                               expect_items, expect_unchanged, kind, max_diff, snapshot, to_numpy)
 from autograder.checks._torchcase import TOL, generator, randn
-from autograder.checks.ch01_rnn import expect_array, expect_close_array, expect_items, kind
 from rnncourse import lstm as _ref
 
 _step = _ref.lstm_step

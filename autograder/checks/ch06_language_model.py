@@ -15,10 +15,9 @@ import numpy as _np
 import torch
 from torch import nn
 
-from autograder.checks import (CheckFailure, call, case_seed, class_names, expect_close, expect_unchanged,
-                               snapshot, student_text, submodule_classes)
-from autograder.checks._torchcase import (as_number, expect_items, expect_tensor, expect_untouched, frozen,
-                                          generator, randn)
+from autograder.checks import (CheckFailure, call, case_seed, class_names, expect_close, expect_items,
+                               expect_unchanged, snapshot, student_text, submodule_classes)
+from autograder.checks._torchcase import as_number, expect_tensor, expect_untouched, frozen, generator, randn
 from rnncourse import hidden_units as _units
 from rnncourse import lm as _ref
 

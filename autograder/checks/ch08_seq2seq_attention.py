@@ -12,10 +12,9 @@ from typing import Callable
 
 import torch
 
-from autograder.checks import (CheckFailure, call, case_seed, expect_close, expect_dtype, expect_shape,
+from autograder.checks import (CheckFailure, call, case_seed, expect_close, expect_dtype, expect_items, expect_shape,
                                student_text)
-from autograder.checks._torchcase import (TOL, expect_items, expect_tensor, expect_untouched, frozen, generator,
-                                          randn)
+from autograder.checks._torchcase import TOL, expect_tensor, expect_untouched, frozen, generator, randn
 from rnncourse import attention as _ref_attention
 from rnncourse import seq2seq as _ref_seq2seq
 

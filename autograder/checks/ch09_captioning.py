@@ -11,10 +11,9 @@ from typing import Callable
 
 import torch
 
-from autograder.checks import (CheckFailure, call, case_seed, expect_close, expect_dtype, snapshot,
+from autograder.checks import (CheckFailure, call, case_seed, expect_close, expect_dtype, expect_items, snapshot,
                                student_text)
-from autograder.checks._torchcase import (TOL, expect_items, expect_tensor, expect_untouched, frozen, generator,
-                                          randn)
+from autograder.checks._torchcase import TOL, expect_tensor, expect_untouched, frozen, generator, randn
 from rnncourse import bleu_score as _bleu_ref
 from rnncourse import captioning as _ref
 
