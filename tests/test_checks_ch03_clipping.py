@@ -1,10 +1,8 @@
-import copy
-
 import numpy as np
 import pytest
 
 import rnncourse.clipping as ref
-from autograder.checks import CheckFailure, cases_for
+from autograder.checks import CheckFailure
 from autograder.checks.ch03_clipping import (check_clip_grad_norm, check_clip_grad_value, check_global_grad_norm,
                                              check_hidden_jacobian, check_jacobian_norms, check_orthogonal_init)
 
@@ -76,54 +74,6 @@ def test_jacobian_norms_written_with_an_explicit_product_passes():
             out.append(np.linalg.svd(J, compute_uv=False)[0])
         return np.array(out)
     check_jacobian_norms(explicit)
-
-
-# ----------------------------------------------------------------------------- every check: cases, types
-
-CHECKS = [(check_hidden_jacobian, ref.hidden_jacobian), (check_jacobian_norms, ref.jacobian_norms),
-          (check_global_grad_norm, ref.global_grad_norm), (check_clip_grad_norm, ref.clip_grad_norm),
-          (check_clip_grad_value, ref.clip_grad_value), (check_orthogonal_init, ref.orthogonal_init)]
-
-
-def _fingerprint(args) -> np.ndarray:
-    """The random data among a call's arguments: float arrays (also in lists) and a generator's next draws."""
-    parts = []
-    for a in args:
-        if isinstance(a, np.ndarray):
-            parts.append(a.ravel())
-        elif isinstance(a, list):
-            parts.extend(g.ravel() for g in a)
-        elif isinstance(a, np.random.Generator):
-            parts.append(copy.deepcopy(a).standard_normal(4))
-    return np.concatenate(parts)
-
-
-@pytest.mark.parametrize("check,reference", CHECKS, ids=lambda v: getattr(v, "__name__", ""))
-def test_the_reference_passes_the_cases_of_many_students(check, reference):
-    for i in range(25):
-        with cases_for(f"student-{i}"):
-            check(reference)
-
-
-@pytest.mark.parametrize("check,reference", CHECKS, ids=lambda v: getattr(v, "__name__", ""))
-def test_students_get_different_cases(check, reference):
-    seen = []
-
-    def record(*args, **kwargs):
-        seen.append(_fingerprint(args))
-        return reference(*args, **kwargs)
-
-    for student in ("student-a", "student-b"):
-        with cases_for(student):
-            check(record)
-    assert not np.array_equal(seen[0], seen[len(seen) // 2])
-
-
-@pytest.mark.parametrize("answer", [lambda *a, **k: None, lambda *a, **k: "x"], ids=["None", "str"])
-@pytest.mark.parametrize("check", [c for c, _ in CHECKS], ids=lambda c: c.__name__)
-def test_a_wrong_type_fails_with_a_message(check, answer):
-    with pytest.raises(CheckFailure, match="should be|should return"):
-        check(answer)
 
 
 @pytest.mark.parametrize("check,answer", [

@@ -7,11 +7,12 @@ from torch import nn
 
 import rnncourse.hidden_units as ref_units
 import rnncourse.lm as ref
-from autograder.checks import CheckFailure, cases_for
+from autograder.checks import CheckFailure
 from tests.checks_purity import mutate_then_match
 from autograder.checks.ch06_language_model import (check_bits_per_char, check_CharRNNLM, check_detach_state,
                                                    check_find_unit, check_lm_loss, check_make_lm_pairs,
                                                    check_perplexity)
+from tests.check_suites import fails_cleanly, nan_like, passes_for_students, returning
 
 
 def test_correct_variants_pass():
@@ -250,19 +251,9 @@ CHECKS = [(check_make_lm_pairs, ref.make_lm_pairs), (check_lm_loss, ref.lm_loss)
 
 @pytest.mark.parametrize("check,impl", CHECKS + [(check_find_unit, _corr_zscores), (check_find_unit, _corr_loop)])
 def test_every_student_passes_with_a_correct_answer(check, impl):
-    for i in range(25):
-        with cases_for(f"student-{i}"):
-            check(impl)
+    passes_for_students(check, impl)
 
 
-def _nan_like(value):
-    if isinstance(value, torch.Tensor):
-        return torch.full_like(value, float("nan")) if value.is_floating_point() else value
-    if isinstance(value, float):
-        return float("nan")
-    if isinstance(value, (tuple, list)):
-        return type(value)(_nan_like(v) for v in value)
-    return value
 
 
 GARBAGE = [None, "x", [1.0, 2.0], 3, float("nan"), torch.zeros(2, 3), torch.tensor(float("nan")), (None, None),
@@ -284,11 +275,9 @@ def _junk_model(value):
 
 @pytest.mark.parametrize("check,impl", CHECKS)
 def test_wrong_types_fail_cleanly(check, impl):
-    answers = [lambda *a, _g=g, **k: _g for g in GARBAGE]
+    answers = [returning(g) for g in GARBAGE]
     if check not in (check_make_lm_pairs, check_CharRNNLM):  # outputs with floating-point values
-        answers.append(lambda *a, **k: _nan_like(impl(*a, **k)))
+        answers.append(lambda *a, **k: nan_like(impl(*a, **k)))
     if check is check_CharRNNLM:
         answers += [_junk_model(g) for g in GARBAGE] + [_junk_model((torch.full((6, 3, 11), float("nan")), None))]
-    for answer in answers:
-        with pytest.raises(CheckFailure):
-            check(answer)
+    fails_cleanly(check, answers)

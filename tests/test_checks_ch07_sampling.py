@@ -7,6 +7,7 @@ from autograder.checks.ch07_sampling import (_markov, check_beam_search, check_g
                                              check_temperature_softmax, check_top_k_filter, check_top_p_filter)
 from tests.checks_purity import mutate_then_match
 from tests.checks_purity.ch07 import overwrites_step_outputs
+from tests.check_suites import fails_cleanly, nan_like, passes_for_students, returning
 
 
 def topp_loop(logits, p):
@@ -191,15 +192,11 @@ FAST = [(check_temperature_softmax, ref.temperature_softmax), (check_top_k_filte
 
 @pytest.mark.parametrize("check,impl", FAST)
 def test_every_student_passes_with_a_correct_answer(check, impl):
-    for i in range(25):
-        with cases_for(f"student-{i}"):
-            check(impl)
+    passes_for_students(check, impl)
 
 
 def test_every_student_passes_with_a_correct_sampler():
-    for i in range(8):  # about 2 s each: 15,000 draws
-        with cases_for(f"student-{i}"):
-            check_sample_sequence(ref.sample_sequence)
+    passes_for_students(check_sample_sequence, ref.sample_sequence, students=8)  # about 2 s each: 15,000 draws
 
 
 def test_cases_differ_between_students():
@@ -210,14 +207,6 @@ def test_cases_differ_between_students():
     assert not torch.equal(seen[0], seen[1]) and not torch.equal(seen[1], seen[2])
 
 
-def _nan_like(value):
-    if isinstance(value, torch.Tensor):
-        return torch.full_like(value, float("nan")) if value.is_floating_point() else value
-    if isinstance(value, float):
-        return float("nan")
-    if isinstance(value, (tuple, list)):
-        return type(value)(_nan_like(v) for v in value)
-    return value
 
 
 GARBAGE = [None, "x", [1.0, 2.0], 3, float("nan"), torch.zeros(2, 3), torch.tensor(float("nan")), (None, None),
@@ -229,12 +218,10 @@ GARBAGE = [None, "x", [1.0, 2.0], 3, float("nan"), torch.zeros(2, 3), torch.tens
                                         (check_greedy_decode, ref.greedy_decode),
                                         (check_sample_sequence, ref.sample_sequence), (check_beam_search, ref.beam_search)])
 def test_wrong_types_fail_cleanly(check, impl):
-    answers = [lambda *a, _g=g, **k: _g for g in GARBAGE]
+    answers = [returning(g) for g in GARBAGE]
     if check in (check_temperature_softmax, check_top_k_filter, check_top_p_filter, check_beam_search):
-        answers.append(lambda *a, **k: _nan_like(impl(*a, **k)))
-    for answer in answers:
-        with pytest.raises(CheckFailure):
-            check(answer)
+        answers.append(lambda *a, **k: nan_like(impl(*a, **k)))
+    fails_cleanly(check, answers)
 
 
 def _mutates(fn):

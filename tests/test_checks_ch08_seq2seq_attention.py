@@ -6,10 +6,11 @@ import torch
 
 import rnncourse.attention as ref
 import rnncourse.seq2seq as ref_s2s
-from autograder.checks import CheckFailure, cases_for
+from autograder.checks import CheckFailure
 from autograder.checks.ch08_seq2seq_attention import (check_additive_attention, check_attention_decoder_step,
                                                       check_dot_attention, check_make_decoder_io)
 from tests.checks_purity import mutate_then_match
+from tests.check_suites import fails_cleanly, nan_like, passes_for_students, returning
 
 NEG = float("-inf")
 
@@ -291,17 +292,9 @@ CHECKS = [(check_dot_attention, ref.dot_attention), (check_additive_attention, r
                                                  (check_attention_decoder_step, step_explicit),
                                                  (check_make_decoder_io, io_loop)])
 def test_every_student_passes_with_a_correct_answer(check, impl):
-    for i in range(25):
-        with cases_for(f"student-{i}"):
-            check(impl)
+    passes_for_students(check, impl)
 
 
-def _nan_like(value):
-    if isinstance(value, torch.Tensor):
-        return torch.full_like(value, float("nan")) if value.is_floating_point() else value
-    if isinstance(value, (tuple, list)):
-        return type(value)(_nan_like(v) for v in value)
-    return value
 
 
 GARBAGE = [None, "x", [1.0, 2.0], 3, float("nan"), torch.zeros(2, 3), torch.tensor(float("nan")), (None, None),
@@ -310,15 +303,13 @@ GARBAGE = [None, "x", [1.0, 2.0], 3, float("nan"), torch.zeros(2, 3), torch.tens
 
 @pytest.mark.parametrize("check,impl", CHECKS)
 def test_wrong_types_fail_cleanly(check, impl):
-    answers = [lambda *a, _g=g, **k: _g for g in GARBAGE]
+    answers = [returning(g) for g in GARBAGE]
     answers.append(lambda *a, **k: tuple(t.numpy() if isinstance(t, torch.Tensor) else t for t in impl(*a, **k)))
     if check is not check_make_decoder_io:
-        answers.append(lambda *a, **k: _nan_like(impl(*a, **k)))
+        answers.append(lambda *a, **k: nan_like(impl(*a, **k)))
     else:
         answers.append(lambda *a, **k: (impl(*a, **k)[0], impl(*a, **k)[1][:, :1]))
-    for answer in answers:
-        with pytest.raises(CheckFailure):
-            check(answer)
+    fails_cleanly(check, answers)
 
 
 def dot_detached_grad_only(q, K, V, mask=None, scale=None):

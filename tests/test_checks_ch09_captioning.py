@@ -7,10 +7,11 @@ from torch import nn
 
 import rnncourse.bleu_score as bref
 import rnncourse.captioning as ref
-from autograder.checks import CheckFailure, cases_for
+from autograder.checks import CheckFailure
 from autograder.checks.ch09_captioning import (check_bleu, check_conditioned_gru_step, check_init_state_from_features,
                                                check_modified_precision, check_spatial_attention)
 from tests.checks_purity import mutate_then_match
+from tests.check_suites import fails_cleanly, nan_like, passes_for_students, returning
 
 
 # ----------------------------------------------------------------------------- correct variants
@@ -222,19 +223,9 @@ CHECKS = [(check_init_state_from_features, ref.init_state_from_features),
                                                  (check_modified_precision, precision_counter),
                                                  (check_bleu, bleu_from_counter)])
 def test_every_student_passes_with_a_correct_answer(check, impl):
-    for i in range(25):
-        with cases_for(f"student-{i}"):
-            check(impl)
+    passes_for_students(check, impl)
 
 
-def _nan_like(value):
-    if isinstance(value, torch.Tensor):
-        return torch.full_like(value, float("nan")) if value.is_floating_point() else value
-    if isinstance(value, float):
-        return float("nan")
-    if isinstance(value, (tuple, list)):
-        return type(value)(_nan_like(v) for v in value)
-    return value
 
 
 GARBAGE = [None, "x", [1.0, 2.0], 3, float("nan"), float("inf"), torch.zeros(2, 3), torch.tensor(float("nan")),
@@ -244,15 +235,13 @@ GARBAGE = [None, "x", [1.0, 2.0], 3, float("nan"), float("inf"), torch.zeros(2, 
 
 @pytest.mark.parametrize("check,impl", CHECKS)
 def test_wrong_types_fail_cleanly(check, impl):
-    answers = [lambda *a, _g=g, **k: _g for g in GARBAGE]
+    answers = [returning(g) for g in GARBAGE]
     if check is not check_modified_precision:
-        answers.append(lambda *a, **k: _nan_like(impl(*a, **k)))
+        answers.append(lambda *a, **k: nan_like(impl(*a, **k)))
     if check in (check_init_state_from_features, check_conditioned_gru_step):
         answers.append(lambda *a, **k: impl(*a, **k).detach().numpy())
         answers.append(lambda *a, **k: impl(*a, **k).round().long())
-    for answer in answers:
-        with pytest.raises(CheckFailure):
-            check(answer)
+    fails_cleanly(check, answers)
 
 
 def gru_mutates_then_matches(x, v, h, *w):

@@ -1,6 +1,5 @@
 """Chapter 06_language_model: answers that change their inputs in place."""
 import numpy as np
-import torch
 
 import rnncourse.hidden_units as ref_units
 import rnncourse.lm as ref
