@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from autograder.limits import Limits
+from autograder.sandbox import FULL, PRIVILEGES
 
 
 def _add_limits(p: argparse.ArgumentParser) -> None:
@@ -41,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
                         "(e.g. sqlite:///gradebook.db), creating students and assignments as needed")
     g.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
                    help="grade on the Dask cluster whose scheduler is at this address (default: local workers)")
-    g.add_argument("--sandbox-privileges", default="full", choices=["full", "as-user", "without-namespaces"],
+    g.add_argument("--sandbox-privileges", default=FULL, choices=PRIVILEGES,
                    help="full (default): every sandbox layer this user can build. The others are for testing "
                         "grading without privileges: as-user builds the sandbox as an ordinary user's grader would, "
                         "without-namespaces as on a system that forbids user namespaces")

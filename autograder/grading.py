@@ -9,6 +9,7 @@ where it stopped; ``OUT/grades.csv`` and ``OUT/feedback/`` are written from them
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -19,6 +20,7 @@ import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Iterator
 
 from tqdm.auto import tqdm
 
@@ -29,7 +31,7 @@ from autograder.limits import Limits
 from autograder.notebooks import Assignment, load_assignment
 from autograder.policy_process import PolicyProcess
 from autograder.results import NotebookResult, refused
-from autograder.sandbox import describe_layers, weakening_variables
+from autograder.sandbox import FULL, describe_layers, weakening_variables
 from autograder.served import HelperProcess
 from autograder.submissions import inspect_submission
 
@@ -79,7 +81,7 @@ class Worker:
     A worker serves one notebook at a time: its processes are not safe to share between threads.
     """
 
-    def __init__(self, privileges: str = "full") -> None:
+    def __init__(self, privileges: str = FULL) -> None:
         self.zygote = Zygote(privileges)
         self.policy = PolicyProcess()
         self.helpers = HelperProcess()
@@ -129,18 +131,21 @@ def load_result(path: Path) -> NotebookResult | None:
         return None
 
 
-def write_outputs(out: Path, pairs: list[tuple[str, str]], assignments: dict[str, Assignment]) -> tuple[Path, list[str]]:
+def write_outputs(out: Path, pairs: list[tuple[str, str]],
+                  assignments: dict[str, Assignment]) -> tuple[Path, list[NotebookResult], list[str]]:
     """grades.csv (sorted, one row per student × assignment × test cell) and the feedback pages.
 
-    Each notebook is written on its own: one whose result or page cannot be written is listed in the problems
-    returned (and has no rows), and every other notebook still gets its rows and its page.
+    Returns the path of grades.csv, the results read, and the problems: each notebook is written on its own, so
+    one whose result cannot be read or whose page cannot be written is listed there, and every other notebook
+    still gets its rows and its page.
     """
-    rows, problems = [], []
+    rows, results, problems = [], [], []
     for student, aid in pairs:
         res = load_result(result_path(out, student, aid))
         if res is None:
             problems.append(f"{student}/{aid}: its stored result cannot be read (run again to grade it again)")
             continue
+        results.append(res)
         try:
             feedback.write(out / "feedback" / student / aid / f"{aid}.html", res, assignments[aid])
         except (OSError, ValueError) as err:
@@ -154,7 +159,7 @@ def write_outputs(out: Path, pairs: list[tuple[str, str]], assignments: dict[str
         w.writerow(CSV_HEADER)
         w.writerows(rows)
     os.replace(tmp, csv_path)
-    return csv_path, problems
+    return csv_path, results, problems
 
 
 def _fmt(x: float) -> str:
@@ -197,7 +202,7 @@ EXIT_OK, EXIT_USAGE, EXIT_MACHINERY, EXIT_GRADER_FAULTS = 0, 2, 3, 4
 def grade(submissions: Path, out: Path, workers: int | None = None, force: bool = False,
           only: str | None = None, only_student: str | None = None, limits: Limits | None = None,
           progress: bool = True, log=print, gradebook: str | None = None, scheduler: str | None = None,
-          privileges: str = "full") -> int:
+          privileges: str = FULL) -> int:
     """Grade every submission; returns the exit code (``EXIT_*``).
 
     0: every notebook was graded and written. 2: the command cannot start (a missing folder, an environment
@@ -239,8 +244,7 @@ def grade(submissions: Path, out: Path, workers: int | None = None, force: bool 
         log(f"error: {len(failures)} notebook(s) could not be graded for reasons of the grading machinery, "
             f"not of the submissions; they were not graded and no grades.csv was written. First: {failures[0]}")
         return EXIT_MACHINERY
-    csv_path, problems = write_outputs(out, pairs, assignments)
-    results = [r for r in (load_result(result_path(out, s, a)) for s, a in pairs) if r]
+    csv_path, results, problems = write_outputs(out, pairs, assignments)
     if gradebook:
         from autograder.nbgrader_bridge import write_gradebook
 
@@ -259,7 +263,7 @@ def grade(submissions: Path, out: Path, workers: int | None = None, force: bool 
 
 
 def _run_locally(todo, aids, submissions, out, assignments, limits, progress, log, workers, n_pairs,
-                 privileges="full"):
+                 privileges=FULL):
     """Grade ``todo`` with local workers, each used by one thread at a time; the machinery's failures (None: a
     canary failed)."""
     pool: queue.Queue[Worker] = queue.Queue()
@@ -277,8 +281,7 @@ def _run_locally(todo, aids, submissions, out, assignments, limits, progress, lo
 
         def task(pair: tuple[str, str]) -> None:
             student, aid = pair
-            w = pool.get()
-            try:
+            with _borrowed(pool) as w:
                 for attempt in range(3):
                     try:
                         res = read_submission(student, aid, submissions, assignments[aid], limits)
@@ -296,8 +299,6 @@ def _run_locally(todo, aids, submissions, out, assignments, limits, progress, lo
                     failures.append(f"{student}/{aid}: its result cannot be written ({err})")
                     return
                 bar.advance(names[id(w)])
-            finally:
-                pool.put(w)
 
         with ThreadPoolExecutor(workers) as ex:
             for _ in ex.map(task, todo):
@@ -360,11 +361,8 @@ def _canaries(aids: list[str], assignments: dict[str, Assignment], pool: "queue.
     """Run the canary of every assignment about to be graded, in parallel, each on a worker taken from ``pool``
     (so no worker serves two threads at once); print the sandbox layers once."""
     def run(aid: str):
-        worker = pool.get()
-        try:
+        with _borrowed(pool) as worker:
             return _canary_safe(assignments[aid], worker, limits)
-        finally:
-            pool.put(worker)
 
     with ThreadPoolExecutor(workers) as ex:
         outcomes = list(ex.map(run, aids))
@@ -378,6 +376,16 @@ def _canaries(aids: list[str], assignments: dict[str, Assignment], pool: "queue.
             log(f"error: grading cannot work on this machine: {problem}. No grade was written.")
             return False
     return True
+
+
+@contextlib.contextmanager
+def _borrowed(pool: "queue.Queue[Worker]") -> Iterator[Worker]:
+    """A worker of ``pool``, for this thread alone until the block ends."""
+    worker = pool.get()
+    try:
+        yield worker
+    finally:
+        pool.put(worker)
 
 
 def _canary_safe(assignment: Assignment, worker: Worker, limits: Limits):

@@ -111,14 +111,15 @@ _WITHOUT = {
 #: change of user) and ``WITHOUT_NAMESPACES`` (as on a system that forbids user namespaces)
 FULL, AS_USER, WITHOUT_NAMESPACES = "full", "as-user", "without-namespaces"
 PRIVILEGES = (FULL, AS_USER, WITHOUT_NAMESPACES)
-#: environment variables that once changed the sandbox: a grader started with any of them set refuses to run
-WEAKENING_VARIABLES = ("RNNCOURSE_SANDBOX_AS_USER",)
+#: the prefix of environment variables that once changed the sandbox (``RNNCOURSE_SANDBOX_AS_USER``): a grader
+#: started with any of them set refuses to run
+WEAKENING_PREFIX = "RNNCOURSE_SANDBOX"
 
 
 def weakening_variables(environ: dict | None = None) -> list[str]:
-    """The variables among ``WEAKENING_VARIABLES`` (or any other ``RNNCOURSE_SANDBOX_*``) set in ``environ``."""
+    """The variables named ``WEAKENING_PREFIX…`` set in ``environ``."""
     environ = os.environ if environ is None else environ
-    return sorted(k for k in environ if k in WEAKENING_VARIABLES or k.startswith("RNNCOURSE_SANDBOX"))
+    return sorted(k for k in environ if k.startswith(WEAKENING_PREFIX))
 
 
 _libc = ctypes.CDLL(None, use_errno=True)

@@ -87,7 +87,9 @@ def main() -> int:
     ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER: a kernel's orphans come back here
     ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG: die with the grader
     sock = socket.socket(fileno=int(sys.argv[1]))
-    privileges = sys.argv[2] if len(sys.argv) > 2 else "full"
+    from autograder.sandbox import FULL
+
+    privileges = sys.argv[2] if len(sys.argv) > 2 else FULL
     _preload()
     from autograder import kernel, sandbox, wire  # noqa: F401 - loaded once, used by every kernel
 
