@@ -30,7 +30,7 @@ from autograder.kernels import InfrastructureError, KernelGone, Zygote, describe
 from autograder.limits import Limits
 from autograder.notebooks import Assignment, MergedCell, hidden_part, merge
 from autograder.policy_process import PolicyProcess
-from autograder.remote import Deadline, RemoteError, Session
+from autograder.remote import Deadline, Session
 from autograder.results import NotebookResult, TestResult
 from autograder.served import HelperProcess, served_helpers
 from autograder.source_rules import prelude
@@ -92,7 +92,7 @@ def _message(error: BaseException) -> str:
 def _students(error: BaseException) -> bool:
     """Whether an exception out of a hidden block is the student's outcome: a check's verdict, an assertion,
     or an exception the student's own code raised in the kernel. Anything else is the check's own fault."""
-    return isinstance(error, (CheckFailure, AssertionError, RemoteError)) or hasattr(error, "remote_name")
+    return isinstance(error, AssertionError) or hasattr(error, "remote_name")  # CheckFailure is an AssertionError
 
 
 def run_check(session: Session, test: Any, source: str) -> BaseException | None:

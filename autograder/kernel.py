@@ -78,9 +78,8 @@ class _Capped(io.TextIOBase):
         """What was written, cut so that it also fits a message once escaped as JSON (a control or non-ASCII
         character takes up to six bytes there)."""
         text = "".join(self.parts)
-        room = MAX_STREAM_JSON
-        while len(json.dumps(text)) > room:
-            cut = max(0, len(text) * room // len(json.dumps(text)) - 64)
+        while (escaped := len(json.dumps(text))) > MAX_STREAM_JSON:
+            cut = max(0, len(text) * MAX_STREAM_JSON // escaped - 64)
             self.dropped += len(text) - cut
             text = text[:cut]
         return text + (f"\n[... {self.dropped} more characters dropped ...]" if self.dropped else "")
@@ -217,9 +216,8 @@ class Kernel:
             return wire.decode(reply.get("value"), rbufs, self._ref_in)
         # the grader's function raised: the same builtin exception here (a RuntimeError naming it otherwise)
         ename, evalue = str(reply.get("ename", "an error"))[:100], str(reply.get("evalue", ""))[:MAX_MESSAGE]
-        error = getattr(builtins, ename, None)
-        if isinstance(error, type) and issubclass(error, Exception):
-            raise error(evalue)
+        if ename in wire.BUILTIN_ERRORS:
+            raise wire.BUILTIN_ERRORS[ename](evalue)
         raise RuntimeError(f"the grader's function raised {ename}: {evalue}")
 
     # -------------------------------------------------------------- requests

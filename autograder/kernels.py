@@ -29,6 +29,8 @@ from pathlib import Path
 
 from autograder import wire
 from autograder.limits import Limits
+from autograder.sandbox import FULL, PRIVILEGES
+from autograder.text import tail
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -70,9 +72,7 @@ class Zygote:
     (:data:`autograder.sandbox.PRIVILEGES`; the tests ask for less than ``full``).
     """
 
-    def __init__(self, privileges: str = "full") -> None:
-        from autograder.sandbox import PRIVILEGES
-
+    def __init__(self, privileges: str = FULL) -> None:
         if privileges not in PRIVILEGES:
             raise ValueError(f"privileges must be one of {', '.join(PRIVILEGES)}, got {privileges!r}")
         self.privileges = privileges
@@ -94,9 +94,7 @@ class Zygote:
             raise InfrastructureError(f"the kernel factory did not start: {msg or self._log_tail()}")
 
     def _log_tail(self) -> str:
-        self.log.seek(0)
-        text = self.log.read().decode(errors="replace").strip().splitlines()
-        return " | ".join(text[-5:]) or "no output"
+        return tail(self.log)
 
     def _recv(self, timeout: float) -> dict:
         if self.sock is None:

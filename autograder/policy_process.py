@@ -34,6 +34,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from autograder.source_rules import StaticReport
+from autograder.text import tail
 
 MEMORY = 1536 * 2**20
 TIMEOUT = 60.0
@@ -121,12 +122,8 @@ class PolicyProcess:
         except subprocess.TimeoutExpired:
             return "still running"
 
-    def _stderr_tail(self, lines: int = 8, chars: int = 2000) -> str:
-        if self.stderr is None:
-            return "(none)"
-        self.stderr.seek(max(0, self.stderr.seek(0, os.SEEK_END) - 16 * chars))
-        text = self.stderr.read().decode(errors="replace").strip().splitlines()
-        return " | ".join(text[-lines:])[-chars:] or "(empty)"
+    def _stderr_tail(self) -> str:
+        return "(none)" if self.stderr is None else tail(self.stderr, lines=8, empty="(empty)")
 
     def close(self) -> None:
         if self.proc is not None:

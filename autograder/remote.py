@@ -24,7 +24,6 @@ large or malformed raises :class:`KernelGone`, which ends that kernel alone.
 """
 from __future__ import annotations
 
-import builtins
 import time
 from typing import Any
 
@@ -36,8 +35,6 @@ from autograder.kernels import InfrastructureError, KernelGone, KernelProcess
 from autograder.text import clean_text
 
 MAX_TEXT = 4000  # characters kept of any text the kernel sends (messages, stderr)
-_BUILTIN_ERRORS = {name: obj for name, obj in vars(builtins).items()
-                   if isinstance(obj, type) and issubclass(obj, Exception)}
 
 
 class RemoteError(Exception):
@@ -54,8 +51,8 @@ def remote_exception(reply: dict) -> Exception:
     names = reply.get("mro") if isinstance(reply.get("mro"), list) else []
     message = clean_text(str(reply.get("evalue", ""))[:MAX_TEXT])
     for name in [str(reply.get("ename", "")), *map(str, names)]:
-        if name in _BUILTIN_ERRORS:
-            exc = _BUILTIN_ERRORS[name](message)
+        if name in wire.BUILTIN_ERRORS:
+            exc = wire.BUILTIN_ERRORS[name](message)
             break
     else:
         exc = RemoteError(message)

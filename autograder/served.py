@@ -18,7 +18,6 @@ the student's code) are not served: an answer that calls one in grading gets a
 """
 from __future__ import annotations
 
-import builtins
 import os
 import resource
 import subprocess
@@ -31,6 +30,7 @@ from typing import Any, Callable
 from autograder import wire
 from autograder.kernels import InfrastructureError
 from autograder.remote import Deadline
+from autograder.text import tail
 
 REPO = Path(__file__).resolve().parent.parent
 #: chapter -> the course helpers its answers may call in grading (all in ``rnncourse``'s namespace)
@@ -74,14 +74,10 @@ class HelperProcess:
             raise InfrastructureError(f"the course-helper process did not start: {self._log_tail()}")
 
     def _log_tail(self) -> str:
-        self.log.seek(0)
-        lines = self.log.read().decode(errors="replace").strip().splitlines()
-        return " | ".join(lines[-5:]) or "no output"
+        return tail(self.log)
 
-    def call(self, chapter: str, name: str, args: tuple, kwargs: dict, deadline: float) -> Any:
+    def call(self, name: str, args: tuple, kwargs: dict, deadline: float) -> Any:
         """``name(*args, **kwargs)`` in the child; ``TimeoutError`` at ``deadline`` (the child is then killed)."""
-        if name not in SERVED.get(chapter, ()):
-            raise NameError(f"name '{name}' is not defined")
         bufs: list[bytes] = []
         header = {"op": "call", "name": name, "args": wire.encode(list(args), bufs),
                   "kwargs": wire.encode(dict(kwargs), bufs)}
@@ -107,10 +103,7 @@ class HelperProcess:
             raise InfrastructureError(f"the course-helper process failed during {name} ({err}): {tail}") from None
         if reply.get("op") == "return":
             return wire.decode(reply.get("value"), rbufs)
-        error = getattr(builtins, str(reply.get("ename")), None)
-        if not (isinstance(error, type) and issubclass(error, Exception)):
-            error = RuntimeError
-        raise error(str(reply.get("evalue", ""))[:1000])
+        raise wire.BUILTIN_ERRORS.get(str(reply.get("ename")), RuntimeError)(str(reply.get("evalue", ""))[:1000])
 
     def close(self) -> None:
         if self.proc is not None:
@@ -128,7 +121,7 @@ def served_helpers(chapter: str, helpers: HelperProcess, deadline: Callable[[], 
     def served(name: str) -> Callable:
         def call(*args: Any, **kwargs: Any) -> Any:
             try:
-                return helpers.call(chapter, name, args, kwargs, deadline())
+                return helpers.call(name, args, kwargs, deadline())
             except TimeoutError:
                 raise Deadline from None
         call.__name__ = name

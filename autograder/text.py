@@ -1,8 +1,9 @@
-"""Text that crosses from student code into results, feedback and files: always writable, always bounded."""
+"""Text that crosses into results, feedback, files and messages: always writable, always bounded."""
 from __future__ import annotations
 
+import os
 import re
-from typing import Any
+from typing import IO, Any
 
 _UNWRITABLE = re.compile("[\ud800-\udfff]")
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -26,3 +27,11 @@ def clean_tree(value: Any, depth: int = 0) -> Any:
     if isinstance(value, (list, tuple)):
         return [clean_tree(v, depth + 1) for v in value]
     return value
+
+
+def tail(log: IO[bytes], lines: int = 5, chars: int = 2000, empty: str = "no output") -> str:
+    """The last ``lines`` lines of a child process's log file, joined by " | " and cut to ``chars`` characters."""
+    end = log.seek(0, os.SEEK_END)
+    log.seek(max(0, end - 16 * chars))
+    text = log.read().decode(errors="replace").strip().splitlines()
+    return " | ".join(text[-lines:])[-chars:] or empty

@@ -30,6 +30,7 @@ its methods through :mod:`autograder.remote`). ``encode`` and ``decode`` take a
 """
 from __future__ import annotations
 
+import builtins
 import json
 import math
 import os
@@ -61,6 +62,9 @@ TORCH_DTYPES = {"float64": torch.float64, "float32": torch.float32, "float16": t
                 "bfloat16": torch.bfloat16, "int64": torch.int64, "int32": torch.int32, "int16": torch.int16,
                 "int8": torch.int8, "uint8": torch.uint8, "bool": torch.bool}
 _TORCH_NAMES = {v: k for k, v in TORCH_DTYPES.items()}
+#: the builtin exception classes by name: an error that crosses the channel as ``ename`` is raised again as one
+BUILTIN_ERRORS = {name: obj for name, obj in vars(builtins).items()
+                  if isinstance(obj, type) and issubclass(obj, Exception)}
 
 
 class WireError(Exception):
