@@ -2,13 +2,14 @@
 reference gives on the changed inputs (tests/test_checks_pure.py runs each check against it).
 
 Each chapter's module (``ch01.py`` …) defines ``CASES``: exercise grade_id -> ``Adversary``. Most exercises use
-``mutate_then_match(reference)``; an exercise whose task is to change an argument in place, or whose answer is a
+``mutate_then_match(reference)`` (``overwriting`` builds those entries); an exercise whose task is to change an argument in place, or whose answer is a
 class or a number, builds its own adversary (it still has to change what the exercise does not ask it to change).
 """
 from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any, Callable
 
 import numpy as np
@@ -56,6 +57,16 @@ def mutate_then_match(reference: Callable[..., Any], fill: float = 0.25) -> Call
         return reference(*args, **kwargs)
 
     return answer
+
+
+#: what ``overwriting`` answers do
+OVERWRITES = "overwrites its floating-point inputs with 0.25, then returns the reference's value on them"
+
+
+def overwriting(checks: ModuleType, references: ModuleType, *exercises: str) -> dict[str, Adversary]:
+    """For each exercise, ``checks.check_<exercise>`` against ``mutate_then_match(references.<exercise>)``."""
+    return {name: Adversary(getattr(checks, f"check_{name}"), mutate_then_match(getattr(references, name)),
+                            OVERWRITES) for name in exercises}
 
 
 def all_cases() -> dict[str, Adversary]:

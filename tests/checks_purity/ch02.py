@@ -4,9 +4,7 @@
 gradient and leaves ``x`` changed."""
 import rnncourse.bptt as ref
 from autograder.checks import ch02_bptt as chk
-from tests.checks_purity import Adversary, change_in_place, mutate_then_match
-
-WHY = "overwrites its float inputs with 0.25, then returns the reference's gradients on them"
+from tests.checks_purity import Adversary, change_in_place, overwriting
 
 
 def numerical_gradient_not_restored(f, x, eps=1e-5):
@@ -16,10 +14,7 @@ def numerical_gradient_not_restored(f, x, eps=1e-5):
 
 
 CASES = {
-    "rnn_step_backward": Adversary(chk.check_rnn_step_backward, mutate_then_match(ref.rnn_step_backward), WHY),
-    "rnn_backward": Adversary(chk.check_rnn_backward, mutate_then_match(ref.rnn_backward), WHY),
+    **overwriting(chk, ref, "rnn_step_backward", "rnn_backward", "truncated_rnn_backward"),
     "numerical_gradient": Adversary(chk.check_numerical_gradient, numerical_gradient_not_restored,
                                     "returns the right gradient, then overwrites x with 0.25 instead of restoring it"),
-    "truncated_rnn_backward": Adversary(chk.check_truncated_rnn_backward,
-                                       mutate_then_match(ref.truncated_rnn_backward), WHY),
 }

@@ -6,9 +6,7 @@ import numpy as np
 
 import rnncourse.clipping as ref
 from autograder.checks import ch03_clipping as chk
-from tests.checks_purity import Adversary, mutate_then_match
-
-WHY = "overwrites its float inputs with 0.25, then returns the reference's value on them"
+from tests.checks_purity import Adversary, overwriting
 _FIXED_STATE = np.random.default_rng(0).bit_generator.state
 
 
@@ -18,11 +16,8 @@ def orthogonal_init_reseeding(n, rng):
 
 
 CASES = {
-    "hidden_jacobian": Adversary(chk.check_hidden_jacobian, mutate_then_match(ref.hidden_jacobian), WHY),
-    "jacobian_norms": Adversary(chk.check_jacobian_norms, mutate_then_match(ref.jacobian_norms), WHY),
-    "global_grad_norm": Adversary(chk.check_global_grad_norm, mutate_then_match(ref.global_grad_norm), WHY),
-    "clip_grad_norm": Adversary(chk.check_clip_grad_norm, mutate_then_match(ref.clip_grad_norm), WHY),
-    "clip_grad_value": Adversary(chk.check_clip_grad_value, mutate_then_match(ref.clip_grad_value), WHY),
+    **overwriting(chk, ref, "hidden_jacobian", "jacobian_norms", "global_grad_norm", "clip_grad_norm",
+                  "clip_grad_value"),
     "orthogonal_init": Adversary(chk.check_orthogonal_init, orthogonal_init_reseeding,
                                  "sets the rng argument's state to a fixed one, then draws the reference's matrix"),
 }
