@@ -85,13 +85,6 @@ def test_correct_variants_pass():
         return e / e.sum(-1, keepdim=True)
     check_temperature_softmax(temp_manual)
     check_top_k_filter(ref.top_k_filter)
-    def topk_sort(z, k):
-        if k < 1:
-            raise ValueError(k)
-        if k >= z.shape[-1]:
-            return z.clone()
-        kth = torch.sort(z, -1, descending=True).values[..., k - 1:k]
-        return z.masked_fill(z < kth, float("-inf"))
     check_top_k_filter(topk_sort)
     check_top_p_filter(ref.top_p_filter)
     check_top_p_filter(topp_loop)
