@@ -154,14 +154,17 @@ def test_unwritable_text_from_the_kernel_becomes_writable(zygote):
     json.dumps(json.loads(result.to_json()), ensure_ascii=False).encode("utf-8")
 
 
+def with_hidden_prefix(assignment, grade_id: str, code: str):
+    """``assignment`` with ``code`` run first in the hidden block of its test cell ``grade_id``."""
+    cell = cell_by_id({"cells": assignment.cells}, grade_id)
+    cell["source"] = "".join(cell["source"]).replace("### BEGIN HIDDEN TESTS\n", "### BEGIN HIDDEN TESTS\n" + code)
+    return assignment
+
+
 def test_a_fault_of_a_checks_own_code_is_never_a_grade(zygote):
     """A hidden block that raises by itself (here a ZeroDivisionError) marks the notebook error, tells the
     student it is not their fault, and names the cause for the instructor."""
-    assignment = copy.deepcopy(load_assignment("01_rnn"))
-    for cell in assignment.cells:
-        if cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") == "test_softmax":
-            source = "".join(cell["source"])
-            cell["source"] = source.replace("### BEGIN HIDDEN TESTS\n", "### BEGIN HIDDEN TESTS\n1 / 0\n")
+    assignment = with_hidden_prefix(copy.deepcopy(load_assignment("01_rnn")), "test_softmax", "1 / 0\n")
     result = grade_notebook(load("solutions", "01_rnn"), "s", assignment, Limits(), zygote, AllowEverything())
     t = result.test("test_softmax")
     assert (t.points, t.status, t.message) == (0, "error", GRADER_FAULT_MESSAGE)
@@ -179,13 +182,10 @@ def test_a_run_with_a_fault_of_the_grader_writes_every_row_lists_it_and_exits_4(
     real = grading.load_assignment
 
     def load_with_a_fault(aid):
-        assignment = real(aid)
-        for cell in assignment.cells:
-            if cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") == "test_softmax":
-                cell["source"] = "".join(cell["source"]).replace(
-                    "### BEGIN HIDDEN TESTS\n", "### BEGIN HIDDEN TESTS\nfrom autograder.checks import _student\n"
-                    "if _student.get() == 'buggy':\n    1 / 0\n")
-        return assignment
+        if aid != "01_rnn":
+            return real(aid)
+        return with_hidden_prefix(real(aid), "test_softmax",
+                                  "from autograder.checks import _student\nif _student.get() == 'buggy':\n    1 / 0\n")
 
     monkeypatch.setattr(grading, "load_assignment", load_with_a_fault)
     subs = tmp_path / "subs"
